@@ -1,0 +1,5 @@
+"""Allow ``python -m fuzhi``."""
+
+from fuzhi.cli import main
+
+main()
