@@ -1,0 +1,138 @@
+"""Validation into records: aliases, overrides, parsed types, problems, stable IDs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from conftest import ACHIEVEMENT_ROWS, DEMAND_ROWS, write_xlsx
+from fuzhi.errors import InputError, UsageError
+from fuzhi.io.records import EXTRA, ROW, Severity, load_library
+from fuzhi.schema import Kind
+
+
+def test_canonical_headers_parse_into_typed_records(small_libraries: tuple[Path, Path]) -> None:
+    a_path, d_path = small_libraries
+    ach = load_library(a_path, Kind.ACHIEVEMENTS)
+    assert list(ach.records["id"]) == ["A001", "A002", "A003", "A004"]
+    assert list(ach.records["trl"]) == [7, 6, 5, 8]
+    price = ach.records["price"]
+    assert price[0] == 80 and price.isna()[1] and price[2] == 50 and price[3] == 2000
+    assert ach.records["keywords"][0] == "机器视觉；缺陷检测；深度学习"
+    assert list(ach.records[ROW]) == [3, 4, 5, 6]  # title row above the header
+    dem = load_library(d_path, Kind.DEMANDS)
+    assert list(dem.records["deadline"]) == [dt.date(2025, 7, 1)] * 3
+    assert dem.records["budget"].isna()[2]
+    assert not ach.problems and not dem.problems
+
+
+def test_alias_headers(tmp_path: Path) -> None:
+    rows = [
+        ["编号", "项目名称", "摘要", "关键字", "领域", "行业", "持有单位", "省市", "TRL", "价格"],
+        [
+            "X1",
+            "数字孪生工厂",
+            "数字孪生与边缘计算",
+            "数字孪生",
+            "电子信息",
+            "软件业",
+            "某大学",
+            "上海",
+            "TRL 5",
+            "30万",
+        ],
+    ]
+    lib = load_library(write_xlsx(tmp_path / "a.xlsx", rows), Kind.ACHIEVEMENTS)
+    rec = lib.records.iloc[0]
+    assert (rec["id"], rec["title"], rec["holder"], rec["region"], rec["trl"], rec["price"]) == (
+        "X1",
+        "数字孪生工厂",
+        "某大学",
+        "上海",
+        5,
+        30.0,
+    )
+    assert lib.sources[0].columns["摘要"] == "description"
+
+
+def test_column_override_and_unknown_columns_kept(tmp_path: Path) -> None:
+    rows = [["序号", "难题描述", "联系人"], ["1", "需要边缘计算网关", "张三"]]
+    path = write_xlsx(tmp_path / "d.xlsx", [["需求名称"], *rows[1:]])
+    path = write_xlsx(
+        tmp_path / "d2.xlsx",
+        [["需求名称", "难题描述", "联系人"], ["网关", "需要边缘计算网关", "张三"]],
+    )
+    lib = load_library(path, Kind.DEMANDS, overrides={"description": "难题描述"})
+    rec = lib.records.iloc[0]
+    assert rec["description"] == "需要边缘计算网关"
+    assert rec[EXTRA] == {"联系人": "张三"}
+
+
+def test_override_naming_missing_header(tmp_path: Path) -> None:
+    path = write_xlsx(tmp_path / "d.xlsx", DEMAND_ROWS)
+    with pytest.raises(InputError, match="no column headed '问题'"):
+        load_library(path, Kind.DEMANDS, overrides={"description": "问题"})
+    with pytest.raises(UsageError, match="unknown demands field 'colour'"):
+        load_library(path, Kind.DEMANDS, overrides={"colour": "需求描述"})
+
+
+def test_sheet_without_name_or_description(tmp_path: Path) -> None:
+    path = write_xlsx(
+        tmp_path / "d.xlsx", [["需求编号", "企业名称"], ["D1", "某公司"]], sheet="需求"
+    )
+    with pytest.raises(InputError) as info:
+        load_library(path, Kind.DEMANDS)
+    message = str(info.value)
+    assert "d.xlsx" in message and "'需求'" in message and "需求名称 or 需求描述" in message
+
+
+def test_problems_name_row_column_and_value(tmp_path: Path) -> None:
+    rows = [
+        DEMAND_ROWS[0],
+        ["D1", "缺陷检测", "需要检测", "", "甲公司", "", "", "很高", "约几十万", "明年"],
+        ["D2", "", "", "", "乙公司", "", "", "", "", ""],
+        [],
+        ["D1", "重复编号", "另一行", "", "丙公司", "", "", "", "", ""],
+    ]
+    lib = load_library(write_xlsx(tmp_path / "d.xlsx", rows, sheet="需求"), Kind.DEMANDS)
+    assert list(lib.records["id"]) == ["D1"]
+    warnings = [(p.row, p.column, p.value) for p in lib.problems if p.severity is Severity.WARNING]
+    assert warnings == [
+        (2, "期望成熟度", "很高"),
+        (2, "预算（万元）", "约几十万"),
+        (2, "截止日期", "明年"),
+    ]
+    rejected = [(p.row, p.severity) for p in lib.rejected]
+    assert rejected == [(3, Severity.REJECTED), (5, Severity.REJECTED)]
+    assert "row 2" in lib.rejected[1].expected
+    assert lib.sources[0].rows_blank == 1 and lib.sources[0].rows_used == 1
+    assert str(lib.problems[0]).startswith(
+        f"{tmp_path / 'd.xlsx'}, sheet '需求', row 2, column '期望成熟度'"
+    )
+
+
+def test_missing_ids_are_stable_and_content_based(tmp_path: Path) -> None:
+    rows = [
+        ["成果名称", "成果简介"],
+        ["边缘计算网关", "工业现场数据采集"],
+        ["数字孪生", "产线仿真"],
+    ]
+    first = load_library(write_xlsx(tmp_path / "a.xlsx", rows), Kind.ACHIEVEMENTS)
+    reordered = load_library(
+        write_xlsx(tmp_path / "b.xlsx", [rows[0], rows[2], rows[1], []]), Kind.ACHIEVEMENTS
+    )
+    ids = dict(zip(first.records["title"], first.records["id"], strict=True))
+    assert ids == dict(zip(reordered.records["title"], reordered.records["id"], strict=True))
+    assert all(i.startswith("A-") for i in ids.values()) and len(set(ids.values())) == 2
+
+
+def test_numeric_ids_read_as_text(tmp_path: Path) -> None:
+    rows = [["成果编号", "成果名称"], [1001, "甲"], [1002.0, "乙"], ["00103", "丙"]]
+    lib = load_library(write_xlsx(tmp_path / "a.xlsx", rows), Kind.ACHIEVEMENTS)
+    assert list(lib.records["id"]) == ["1001", "1002", "00103"]
+
+
+def test_reference_rows_unchanged() -> None:
+    assert ACHIEVEMENT_ROWS[0][0] == "成果编号"
