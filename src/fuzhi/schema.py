@@ -290,3 +290,25 @@ def alias_index(kind: Kind) -> dict[str, str]:
         for n in f.aliases:
             index.setdefault(header_key(n), f.name)
     return index
+
+
+# Headers of columns that results add, (Chinese, English).
+RESULT_LABELS: dict[str, tuple[str, str]] = {
+    "direction": ("方向", "Direction"),
+    "rank": ("排名", "Rank"),
+    "score": ("匹配度", "Score"),
+    "text_score": ("文本相似度", "Text similarity"),
+    "f_field": ("领域一致", "Field agreement"),
+    "f_industry": ("行业一致", "Industry agreement"),
+    "f_region": ("地区相近", "Region proximity"),
+    "f_trl": ("成熟度满足", "Readiness fit"),
+    "f_budget": ("预算满足", "Budget fit"),
+    "reasons": ("匹配理由", "Reasons"),
+    "shared_terms": ("共同关键词", "Shared terms"),
+    "match_id": ("匹配编号", "Match ID"),
+}
+
+
+def result_label(name: str, lang: Lang | str = Lang.ZH) -> str:
+    zh, en = RESULT_LABELS[name]
+    return zh if Lang(lang) is Lang.ZH else en
