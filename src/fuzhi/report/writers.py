@@ -1,0 +1,208 @@
+"""Low-level table writers: formatted xlsx sheets, Excel-safe CSV and JSON lines.
+
+All user text is written as text: never as a formula in a workbook, and OWASP-escaped in
+CSV. Files are written to a temporary path and renamed into place.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import itertools
+import json
+import math
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import IO, Any
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
+
+from fuzhi.io.atomic import atomic_path
+
+EXCEL_CELL_LIMIT = 32_767
+_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_CSV_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
+FIXED_TIME = dt.datetime(2000, 1, 1)
+
+
+class CellKind(StrEnum):
+    TEXT = "text"
+    INT = "int"
+    PERCENT = "percent"
+    MONEY = "money"
+    DATE = "date"
+    NUMBER = "number"
+
+
+_FORMATS = {
+    CellKind.INT: "0",
+    CellKind.PERCENT: "0.0%",
+    CellKind.MONEY: "#,##0.00",
+    CellKind.DATE: "yyyy-mm-dd",
+    CellKind.NUMBER: "0.000",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    kind: CellKind = CellKind.TEXT
+    width: float | None = None  # None: sized from the header and the first rows
+    wrap: bool = False
+
+
+@dataclass
+class Sheet:
+    name: str
+    columns: Sequence[Column]
+    rows: Iterable[Sequence[Any]]
+    freeze: bool = True
+    autofilter: bool = True
+
+
+def excel_text(value: object) -> str:
+    """Text that openpyxl accepts and Excel keeps whole: no control characters, ≤ 32,767."""
+    text = _ILLEGAL.sub("", str(value))
+    return text[:EXCEL_CELL_LIMIT]
+
+
+def display_width(text: str) -> int:
+    """Width in Excel's character units: CJK and full-width characters count double."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _is_missing(value: object) -> bool:
+    if value is None:
+        return True
+    try:
+        return bool(value != value) or (isinstance(value, float) and math.isnan(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _cell(ws: Worksheet, value: object, column: Column, header: bool = False) -> WriteOnlyCell:
+    if _is_missing(value) or (isinstance(value, str) and value == ""):
+        return WriteOnlyCell(ws, value=None)
+    if column.kind is CellKind.TEXT or header or isinstance(value, str):
+        cell = WriteOnlyCell(ws, value=excel_text(value))
+        cell.data_type = "s"  # never a formula, whatever the text starts with
+    else:
+        cell = WriteOnlyCell(ws, value=value)
+        if column.kind in _FORMATS:
+            cell.number_format = _FORMATS[column.kind]
+    if column.wrap and not header:
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
+    return cell
+
+
+def _widths(columns: Sequence[Column], sample: list[Sequence[Any]]) -> list[float]:
+    widths = []
+    for i, col in enumerate(columns):
+        if col.width is not None:
+            widths.append(col.width)
+            continue
+        longest = display_width(col.header)
+        for row in sample:
+            if i < len(row) and not _is_missing(row[i]):
+                longest = max(longest, display_width(str(row[i])))
+        widths.append(float(min(max(longest + 2, 8), 60)))
+    return widths
+
+
+def write_xlsx(path: Path | str, sheets: Sequence[Sheet]) -> None:
+    """Write sheets in write-only mode (bounded memory) with frozen, filtered, sized headers."""
+    workbook = Workbook(write_only=True)
+    workbook.properties.created = FIXED_TIME
+    workbook.properties.modified = FIXED_TIME
+    header_font = Font(bold=True)
+    header_fill = PatternFill("solid", fgColor="DDEBF7")
+    for spec in sheets:
+        ws = workbook.create_sheet(spec.name[:31])
+        rows = iter(spec.rows)
+        sample = list(itertools.islice(rows, 200))  # column widths come from the first rows
+        for i, width in enumerate(_widths(spec.columns, sample), start=1):
+            ws.column_dimensions[get_column_letter(i)].width = width
+        if spec.freeze:
+            ws.freeze_panes = "A2"
+        count = 0
+        header_cells = []
+        for col in spec.columns:
+            cell = _cell(ws, col.header, col, header=True)
+            cell.font = header_font
+            cell.fill = header_fill
+            header_cells.append(cell)
+        ws.append(header_cells)
+        for row in itertools.chain(sample, rows):
+            ws.append([_cell(ws, v, c) for v, c in zip(row, spec.columns, strict=False)])
+            count += 1
+        if spec.autofilter and spec.columns:
+            ws.auto_filter.ref = f"A1:{get_column_letter(len(spec.columns))}{count + 1}"
+    with atomic_path(path) as tmp:
+        workbook.save(tmp)
+
+
+def csv_text(value: object) -> str:
+    """A CSV field that Excel will not run as a formula (OWASP: prefix a quote)."""
+    if _is_missing(value):
+        return ""
+    if isinstance(value, float):
+        return repr(value)
+    text = value.isoformat() if isinstance(value, dt.date) else str(value)
+    return "'" + text if text.startswith(_CSV_TRIGGERS) else text
+
+
+def write_csv(
+    path: Path | str | None,
+    header: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    stream: IO[str] | None = None,
+) -> None:
+    """UTF-8 with BOM (so Excel reads Chinese correctly) to ``path``, or plain to ``stream``."""
+
+    def emit(fh: IO[str]) -> None:
+        writer = csv.writer(fh, lineterminator="\r\n")
+        writer.writerow([csv_text(h) for h in header])
+        for row in rows:
+            writer.writerow([csv_text(v) for v in row])
+
+    if path is None:
+        assert stream is not None
+        emit(stream)
+        return
+    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8-sig", newline="") as fh:
+        emit(fh)
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def json_line(record: dict[str, Any]) -> str:
+    clean = {k: (None if _is_missing(v) else v) for k, v in record.items()}
+    return json.dumps(clean, ensure_ascii=False, default=_json_default, sort_keys=False)
+
+
+def write_jsonl(
+    path: Path | str | None, records: Iterable[dict[str, Any]], stream: IO[str] | None = None
+) -> None:
+    """One JSON object per line, UTF-8, to ``path`` (atomically) or ``stream``."""
+    if path is None:
+        assert stream is not None
+        for record in records:
+            stream.write(json_line(record) + "\n")
+        return
+    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8", newline="\n") as fh:
+        for record in records:
+            fh.write(json_line(record) + "\n")
