@@ -95,9 +95,9 @@ def root(
 
 def _register() -> None:
     """Each command module adds its commands (or sub-apps) to the root app."""
-    from fuzhi.commands import check, match
+    from fuzhi.commands import check, evaluate, match
 
-    for module in (match, check):
+    for module in (match, check, evaluate):
         module.register(app)
 
 
