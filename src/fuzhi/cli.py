@@ -95,9 +95,9 @@ def root(
 
 def _register() -> None:
     """Each command module adds its commands (or sub-apps) to the root app."""
-    from fuzhi.commands import check, evaluate, match
+    from fuzhi.commands import check, evaluate, imports, match, tracking, workspace
 
-    for module in (match, check, evaluate):
+    for module in (match, check, evaluate, workspace, imports, tracking):
         module.register(app)
 
 
