@@ -1,0 +1,375 @@
+"""The text model: field-weighted TF-IDF over words and Chinese character n-grams.
+
+A document's fields (title, description, keywords, field) are segmented into words
+(``fuzhi.match.tokenize``); term counts are summed with per-field weights, damped with
+1 + ln(tf), weighted by IDF fitted on both libraries and L2-normalised. A second view of
+overlapping character n-grams of the Han words catches compounds that segment differently
+(数字孪生 vs 孪生), and the two views are joined so a dot product is a weighted mix of both
+cosines, in [0, 1]. ``text_top_k`` adds one round of pseudo-relevance feedback (Rocchio):
+each query is extended by the strongest terms of its best few first-pass hits. Every choice
+and its measured effect is in ``docs/matching.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from fuzhi.errors import InputError
+from fuzhi.match.tokenize import Tokenizer, TokenizerConfig
+from fuzhi.match.topk import TopK, sparse_top_k
+
+Doc = Mapping[str, str]
+Progress = Callable[[str, int, int], None]
+
+_HAN_RUN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff]+")
+_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class TextOptions:
+    """How text becomes vectors. Defaults are the best configuration measured on csl-dev.
+
+    ``field_weights`` multiply a field's term counts (fields not listed are ignored);
+    ``char_ngram`` is the n of the character view (0 turns it off) and ``char_weight`` its
+    share of the score; ``feedback_docs`` first-pass hits add ``feedback_weight`` times
+    their centroid, cut to its ``feedback_terms`` strongest terms, to each query
+    (``feedback_docs=0`` turns feedback off).
+    """
+
+    field_weights: tuple[tuple[str, float], ...] = (
+        ("title", 2.0),
+        ("description", 1.0),
+        ("keywords", 2.0),
+        ("field", 1.0),
+    )
+    sublinear_tf: bool = True
+    char_ngram: int = 2
+    char_weight: float = 0.5
+    feedback_docs: int = 3
+    feedback_weight: float = 0.5
+    feedback_terms: int = 100
+    user_dicts: tuple[Path, ...] = ()
+    synonyms: tuple[Path, ...] = ()
+    stopwords: tuple[Path, ...] = ()
+    bundled_dict: bool = True
+    bundled_synonyms: bool = True
+    bundled_stopwords: bool = True
+    to_simplified: bool = True
+    drop_numbers: bool = True
+
+    def tokenizer_config(self) -> TokenizerConfig:
+        return TokenizerConfig(
+            user_dicts=self.user_dicts,
+            synonyms=self.synonyms,
+            stopwords=self.stopwords,
+            bundled_dict=self.bundled_dict,
+            bundled_synonyms=self.bundled_synonyms,
+            bundled_stopwords=self.bundled_stopwords,
+            to_simplified=self.to_simplified,
+            drop_numbers=self.drop_numbers,
+        )
+
+    def to_json(self) -> dict[str, object]:
+        data = dataclasses.asdict(self)
+        for key in ("user_dicts", "synonyms", "stopwords"):
+            data[key] = [str(p) for p in data[key]]
+        data["field_weights"] = [list(fw) for fw in self.field_weights]
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object]) -> TextOptions:
+        values = dict(data)
+        for key in ("user_dicts", "synonyms", "stopwords"):
+            values[key] = tuple(Path(str(p)) for p in values[key])  # type: ignore[attr-defined]
+        values["field_weights"] = tuple(
+            (str(f), float(w))
+            for f, w in values["field_weights"]  # type: ignore[attr-defined]
+        )
+        return cls(**values)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class TextVectors:
+    """Unit-length rows (float32 CSR) of one library under one model version."""
+
+    matrix: sp.csr_matrix
+    model_version: str
+
+    def __len__(self) -> int:
+        return int(self.matrix.shape[0])
+
+
+def char_ngrams(text: str, n: int) -> list[str]:
+    """Overlapping n-grams of each Han run of folded text (a shorter run stays whole)."""
+    grams: list[str] = []
+    for run in _HAN_RUN.findall(text):
+        grams.extend(run[i : i + n] for i in range(max(1, len(run) - n + 1)))
+    return grams
+
+
+class TextModel:
+    """Vocabulary, IDF and options; turns documents into ``TextVectors``."""
+
+    def __init__(
+        self,
+        options: TextOptions,
+        words: list[str],
+        grams: list[str],
+        idf: np.ndarray,
+        tokenizer: Tokenizer,
+    ) -> None:
+        self.options = options
+        self.words = words
+        self.grams = grams
+        self.idf = idf.astype(np.float32)
+        self.tokenizer = tokenizer
+        self._word_index = {w: i for i, w in enumerate(words)}
+        self._gram_index = {g: i + len(words) for i, g in enumerate(grams)}
+        digest = hashlib.blake2b(digest_size=12)
+        digest.update(json.dumps(options.to_json(), sort_keys=True).encode())
+        digest.update(tokenizer.version.encode())
+        digest.update("\n".join(words).encode())
+        digest.update("\n".join(grams).encode())
+        digest.update(self.idf.tobytes())
+        self.version = digest.hexdigest()
+
+    @classmethod
+    def fit(
+        cls,
+        achievements: Sequence[Doc],
+        demands: Sequence[Doc],
+        options: TextOptions = TextOptions(),
+        *,
+        cache_dir: Path | None = None,
+        progress: Progress | None = None,
+    ) -> TextModel:
+        """Learn vocabulary and IDF from both libraries together."""
+        tokenizer = Tokenizer(options.tokenizer_config(), cache_dir=cache_dir)
+        docs = [*achievements, *demands]
+        fields = _tokenized_fields(tokenizer, docs, options, progress)
+        word_df: dict[str, int] = {}
+        gram_df: dict[str, int] = {}
+        for doc_fields in fields:
+            doc_words = {w for _, words in doc_fields for w in words}
+            for w in doc_words:
+                word_df[w] = word_df.get(w, 0) + 1
+            if options.char_ngram:
+                doc_grams = {
+                    g for text, _ in doc_fields for g in char_ngrams(text, options.char_ngram)
+                }
+                for g in doc_grams:
+                    gram_df[g] = gram_df.get(g, 0) + 1
+        words = sorted(word_df)
+        grams = sorted(gram_df)
+        df = np.array([word_df[w] for w in words] + [gram_df[g] for g in grams], dtype=np.float64)
+        idf = np.log((1 + len(docs)) / (1 + df)) + 1
+        return cls(options, words, grams, idf, tokenizer)
+
+    def transform_achievements(self, docs: Sequence[Doc]) -> TextVectors:
+        return self._transform(docs, None)
+
+    def transform_demands(self, docs: Sequence[Doc]) -> TextVectors:
+        return self._transform(docs, None)
+
+    def transform(self, docs: Sequence[Doc], progress: Progress | None = None) -> TextVectors:
+        """Vectors of documents of either library (the same fields mean the same thing)."""
+        return self._transform(docs, progress)
+
+    def _transform(self, docs: Sequence[Doc], progress: Progress | None) -> TextVectors:
+        opts = self.options
+        fields = _tokenized_fields(self.tokenizer, docs, opts, progress)
+        weights = [w for _, w in opts.field_weights]
+        n_words = len(self.words)
+        n_cols = n_words + len(self.grams)
+        rows: list[int] = []
+        cols: list[int] = []
+        vals: list[float] = []
+        word_index, gram_index = self._word_index, self._gram_index
+        for r, doc_fields in enumerate(fields):
+            for (text, words), weight in zip(doc_fields, weights, strict=True):
+                ids = [word_index[w] for w in words if w in word_index]
+                if opts.char_ngram:
+                    grams = char_ngrams(text, opts.char_ngram)
+                    ids += [gram_index[g] for g in grams if g in gram_index]
+                rows.extend([r] * len(ids))
+                cols.extend(ids)
+                vals.extend([weight] * len(ids))
+        tf = sp.csr_matrix(
+            (np.array(vals, dtype=np.float32), (rows, cols)),
+            shape=(len(docs), n_cols),
+            dtype=np.float32,
+        )
+        tf.sum_duplicates()
+        if opts.sublinear_tf:
+            big = tf.data >= 1
+            tf.data[big] = 1 + np.log(tf.data[big])
+        tf.data *= self.idf[tf.indices]
+        words_part = _normalize(tf[:, :n_words])
+        matrix = words_part
+        if opts.char_ngram:
+            grams_part = _normalize(tf[:, n_words:])
+            matrix = sp.hstack(
+                [
+                    words_part * np.float32(np.sqrt(1 - opts.char_weight)),
+                    grams_part * np.float32(np.sqrt(opts.char_weight)),
+                ],
+                format="csr",
+            )
+        return TextVectors(_normalize(matrix), self.version)
+
+    def shared_terms(
+        self, demand: TextVectors, d: int, achievement: TextVectors, a: int, n: int = 5
+    ) -> list[str]:
+        """Words both texts share, by their contribution to the pair's score, best first."""
+        n_words = len(self.words)
+        q = demand.matrix[d]
+        x = achievement.matrix[a]
+        both = q[:, :n_words].multiply(x[:, :n_words]).tocoo()
+        order = np.lexsort((both.col, -both.data))[:n]
+        return [self.words[int(both.col[i])] for i in order if both.data[i] > 0]
+
+    def expand(self, queries: TextVectors, items: TextVectors, hits: np.ndarray) -> TextVectors:
+        """Rocchio feedback: add the centroid of each query's ``hits`` (rows of ``items``)."""
+        opts = self.options
+        n_q, m = hits.shape
+        rows = np.repeat(np.arange(n_q), m)
+        cols = hits.ravel()
+        ok = cols >= 0
+        pick = sp.csr_matrix(
+            (
+                np.full(int(ok.sum()), opts.feedback_weight / max(1, m), dtype=np.float32),
+                (rows[ok], cols[ok]),
+            ),
+            shape=(n_q, len(items)),
+        )
+        centroid = _keep_strongest(sp.csr_matrix(pick @ items.matrix), opts.feedback_terms)
+        return TextVectors(_normalize(queries.matrix + centroid), queries.model_version)
+
+    def save(self, path: Path) -> None:
+        """Write the model to one ``.npz`` file (atomically: temp file, then rename)."""
+        meta = {"format": _FORMAT, "options": self.options.to_json(), "version": self.version}
+        tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            np.savez(
+                f,
+                meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+                words=np.frombuffer("\n".join(self.words).encode(), dtype=np.uint8),
+                grams=np.frombuffer("\n".join(self.grams).encode(), dtype=np.uint8),
+                idf=self.idf,
+            )
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path, *, cache_dir: Path | None = None) -> TextModel:
+        """Read a model written by ``save``; the dictionaries must still hash the same."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(data["meta"].tobytes().decode())
+                words = _split(data["words"])
+                grams = _split(data["grams"])
+                idf = data["idf"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise InputError(f"{path}: not a fuzhi text model ({exc}); fit it again") from exc
+        if meta.get("format") != _FORMAT:
+            raise InputError(f"{path}: text model format {meta.get('format')}; fit it again")
+        options = TextOptions.from_json(meta["options"])
+        model = cls(
+            options, words, grams, idf, Tokenizer(options.tokenizer_config(), cache_dir=cache_dir)
+        )
+        if model.version != meta["version"]:
+            raise InputError(
+                f"{path}: dictionaries, synonyms or stop words changed since the model was fitted; fit it again"
+            )
+        return model
+
+
+def text_top_k(
+    model: TextModel,
+    demands: TextVectors,
+    achievements: TextVectors,
+    k: int,
+    *,
+    min_score: float = 0.0,
+    allowed: np.ndarray | None = None,
+    n_jobs: int = 2,
+    progress: Progress | None = None,
+) -> TopK:
+    """Top ``k`` achievements per demand (cosine in [0, 1], ties by lower achievement index).
+
+    The roles are symmetric: pass achievements as ``demands`` and demands as
+    ``achievements`` for the top demands per achievement; ``allowed`` then masks demands.
+    With feedback on, scores are cosines against the feedback-extended query.
+    """
+    for vectors in (demands, achievements):
+        if vectors.model_version != model.version:
+            raise ValueError("vectors were made by another text model; transform them again")
+    queries = demands
+    opts = model.options
+    if opts.feedback_docs > 0 and opts.feedback_weight > 0:
+        first = sparse_top_k(
+            queries.matrix,
+            achievements.matrix,
+            opts.feedback_docs,
+            min_score=min_score,
+            allowed=allowed,
+            n_jobs=n_jobs,
+        )
+        queries = model.expand(queries, achievements, first.indices)
+    return sparse_top_k(
+        queries.matrix,
+        achievements.matrix,
+        k,
+        min_score=min_score,
+        allowed=allowed,
+        n_jobs=n_jobs,
+        progress=progress,
+    )
+
+
+def _tokenized_fields(
+    tokenizer: Tokenizer, docs: Sequence[Doc], options: TextOptions, progress: Progress | None
+) -> list[list[tuple[str, list[str]]]]:
+    """Per document, per weighted field: folded text and tokens (missing fields are empty)."""
+    names = [name for name, _ in options.field_weights]
+    texts = [tokenizer.fold(str(doc.get(name) or "")) for doc in docs for name in names]
+    tokens = tokenizer.tokenize_folded(texts, progress=progress)
+    pairs = list(zip(texts, tokens, strict=True))
+    width = len(names)
+    return [pairs[i : i + width] for i in range(0, len(pairs), width)]
+
+
+def _normalize(matrix: sp.spmatrix) -> sp.csr_matrix:
+    m = sp.csr_matrix(matrix, dtype=np.float32)
+    norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=1)).ravel())
+    norms[norms == 0] = 1
+    return sp.csr_matrix(sp.diags((1 / norms).astype(np.float32)) @ m)
+
+
+def _keep_strongest(matrix: sp.csr_matrix, n: int) -> sp.csr_matrix:
+    """Zero all but the ``n`` largest entries of each row."""
+    if n <= 0:
+        return matrix
+    m = matrix.copy()
+    for r in range(m.shape[0]):
+        start, end = m.indptr[r], m.indptr[r + 1]
+        if end - start > n:
+            row = m.data[start:end]
+            cut = np.partition(row, end - start - n)[end - start - n]
+            row[row < cut] = 0
+    m.eliminate_zeros()
+    return m
+
+
+def _split(blob: np.ndarray) -> list[str]:
+    text = blob.tobytes().decode()
+    return text.split("\n") if text else []

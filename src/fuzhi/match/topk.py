@@ -1,0 +1,184 @@
+"""Top-k rows of ``queries @ items.T`` for sparse matrices, in bounded memory, on all cores.
+
+Ties are broken by lower item index so results are deterministic (callers sort items by ID
+first, so ties break by ID). With sparse_dot_topn installed its multi-threaded C++ kernel
+finds the candidates (about 4x faster than SciPy at 100k items); rows whose k-th and
+(k+1)-th scores tie are recomputed exactly. Without it, SciPy products over row blocks run
+on a thread pool (SciPy's sparse kernels release the GIL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+Progress = Callable[[str, int, int], None]
+
+_DENSE_BLOCK_CELLS = 16_000_000  # 64 MB of float32 per dense block
+_KERNEL_BLOCK_ROWS = 4096
+
+
+@dataclass(frozen=True)
+class TopK:
+    """Best ``k`` items per query, best first; missing places hold index -1 and score 0."""
+
+    indices: np.ndarray  # (n_queries, k) int64
+    scores: np.ndarray  # (n_queries, k) float32
+
+    def row(self, i: int) -> list[tuple[int, float]]:
+        """(item index, score) pairs of query ``i`` without padding."""
+        return [
+            (int(j), float(s))
+            for j, s in zip(self.indices[i], self.scores[i], strict=True)
+            if j >= 0
+        ]
+
+
+def _select(scores: np.ndarray, k: int, min_score: float) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k of each row of a dense block: score desc, then column asc; > min_score."""
+    n_rows, n_cols = scores.shape
+    idx = np.full((n_rows, k), -1, dtype=np.int64)
+    out = np.zeros((n_rows, k), dtype=np.float32)
+    if n_cols == 0 or n_rows == 0:
+        return idx, out
+    if k < n_cols:
+        kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1]
+        keep = (
+            scores >= np.maximum(kth, np.nextafter(np.float32(min_score), np.float32(1)))[:, None]
+        )
+    else:
+        keep = scores > min_score
+    rows, cols = np.nonzero(keep)
+    vals = scores[rows, cols]
+    order = np.lexsort((cols, -vals, rows))
+    rows, cols, vals = rows[order], cols[order], vals[order]
+    starts = np.searchsorted(rows, np.arange(n_rows))
+    rank = np.arange(len(rows)) - starts[rows]
+    take = rank < k
+    idx[rows[take], rank[take]] = cols[take]
+    out[rows[take], rank[take]] = vals[take]
+    return idx, out
+
+
+def _dense_block(queries: sp.csr_matrix, items_t: sp.csr_matrix) -> np.ndarray:
+    return np.asarray((queries @ items_t).toarray(), dtype=np.float32)
+
+
+def sparse_top_k(
+    queries: sp.spmatrix,
+    items: sp.spmatrix,
+    k: int,
+    *,
+    min_score: float = 0.0,
+    allowed: np.ndarray | None = None,
+    n_jobs: int = 2,
+    progress: Progress | None = None,
+    use_kernel: bool | None = None,
+) -> TopK:
+    """Top ``k`` items per query row by dot product; only scores above ``min_score`` count.
+
+    ``allowed`` is an optional boolean mask over items; ``use_kernel`` forces (True) or
+    avoids (False) sparse_dot_topn, default: use it when installed.
+    """
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    q = sp.csr_matrix(queries, dtype=np.float32)
+    a = sp.csr_matrix(items, dtype=np.float32)
+    if q.shape[1] != a.shape[1]:
+        raise ValueError(f"queries have {q.shape[1]} columns, items {a.shape[1]}")
+    column_map: np.ndarray | None = None
+    if allowed is not None:
+        allowed = np.asarray(allowed, dtype=bool)
+        if allowed.shape != (a.shape[0],):
+            raise ValueError(f"allowed mask has shape {allowed.shape}, expected ({a.shape[0]},)")
+        column_map = np.flatnonzero(allowed)
+        a = a[column_map]
+    items_t = a.T.tocsr()
+    if use_kernel is None:
+        use_kernel = _kernel_available()
+    if use_kernel and k > 0 and a.shape[0] > 0:
+        result = _top_k_kernel(q, items_t, k, min_score, n_jobs, progress)
+    else:
+        result = _top_k_blocks(q, items_t, k, min_score, n_jobs, progress)
+    idx, scores = result
+    if column_map is not None:
+        idx = np.where(idx >= 0, column_map[np.maximum(idx, 0)], -1)
+    return TopK(indices=idx, scores=scores)
+
+
+def _kernel_available() -> bool:
+    try:
+        import sparse_dot_topn  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _top_k_blocks(
+    q: sp.csr_matrix,
+    items_t: sp.csr_matrix,
+    k: int,
+    min_score: float,
+    n_jobs: int,
+    progress: Progress | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    n = q.shape[0]
+    idx = np.full((n, k), -1, dtype=np.int64)
+    out = np.zeros((n, k), dtype=np.float32)
+    step = max(1, min(1024, _DENSE_BLOCK_CELLS // max(1, items_t.shape[1])))
+    starts = list(range(0, n, step))
+
+    def run(lo: int) -> int:
+        hi = min(n, lo + step)
+        idx[lo:hi], out[lo:hi] = _select(_dense_block(q[lo:hi], items_t), k, min_score)
+        return hi - lo
+
+    done = 0
+    with ThreadPoolExecutor(max(1, n_jobs)) as pool:
+        for rows in pool.map(run, starts):
+            done += rows
+            if progress:
+                progress("top-k", done, n)
+    return idx, out
+
+
+def _top_k_kernel(
+    q: sp.csr_matrix,
+    items_t: sp.csr_matrix,
+    k: int,
+    min_score: float,
+    n_jobs: int,
+    progress: Progress | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    from sparse_dot_topn import sp_matmul_topn
+
+    n = q.shape[0]
+    n_items = items_t.shape[1]
+    want = min(k + 1, n_items)
+    idx = np.full((n, k), -1, dtype=np.int64)
+    out = np.zeros((n, k), dtype=np.float32)
+    for lo in range(0, n, _KERNEL_BLOCK_ROWS):
+        hi = min(n, lo + _KERNEL_BLOCK_ROWS)
+        block = sp_matmul_topn(
+            q[lo:hi], items_t, top_n=want, threshold=min_score, sort=True, n_threads=n_jobs
+        ).tocsr()
+        for r in range(hi - lo):
+            start, end = block.indptr[r], block.indptr[r + 1]
+            cols = block.indices[start:end].astype(np.int64)
+            vals = block.data[start:end].astype(np.float32)
+            keep = vals > min_score
+            cols, vals = cols[keep], vals[keep]
+            if len(vals) == want and want > k and vals.min() == np.sort(vals)[-k]:
+                row_idx, row_out = _select(_dense_block(q[lo + r], items_t), k, min_score)
+                idx[lo + r], out[lo + r] = row_idx[0], row_out[0]
+                continue
+            order = np.lexsort((cols, -vals))[:k]
+            idx[lo + r, : len(order)] = cols[order]
+            out[lo + r, : len(order)] = vals[order]
+        if progress:
+            progress("top-k", hi, n)
+    return idx, out
