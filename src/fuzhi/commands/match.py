@@ -18,6 +18,7 @@ from fuzhi.commands.common import (
     progress_bar,
     stderr,
 )
+from fuzhi.commands.workspace import WorkspaceDir, match_in_workspace
 from fuzhi.errors import UsageError
 from fuzhi.match.engine import Direction, Filters, MatchOptions
 from fuzhi.pipeline import MatchJob, match_files, skipped_summary
@@ -26,12 +27,23 @@ from fuzhi.schema import Lang
 
 
 def match(
+    ctx: typer.Context,
     achievements: Annotated[
-        Path, typer.Option("--achievements", "-a", help="Achievement library (.xlsx or .csv).")
-    ],
+        Path | None,
+        typer.Option(
+            "--achievements",
+            "-a",
+            help="Achievement library (.xlsx or .csv); leave out with --demands to match the workspace.",
+        ),
+    ] = None,
     demands: Annotated[
-        Path, typer.Option("--demands", "-d", help="Demand library (.xlsx or .csv).")
-    ],
+        Path | None,
+        typer.Option(
+            "--demands",
+            "-d",
+            help="Demand library (.xlsx or .csv); leave out with --achievements to match the workspace.",
+        ),
+    ] = None,
     output: Output = None,
     fmt: Format = None,
     k: Annotated[
@@ -79,6 +91,14 @@ def match(
     ] = None,
     column: Columns = None,
     lang: Language = Lang.ZH,
+    full: Annotated[
+        bool, typer.Option("--full", help="Workspace: refit the text model and rescore everything.")
+    ] = False,
+    include_rejected: Annotated[
+        bool,
+        typer.Option("--include-rejected", help="Workspace: propose pairs marked 不合适 again."),
+    ] = False,
+    workspace: WorkspaceDir = None,
     quiet: Quiet = False,
 ) -> None:
     """Match an achievement library to a demand library and write ranked, explained matches.
@@ -87,8 +107,28 @@ def match(
     readiness and budget fit) and its reasons. Rows that cannot be used are skipped and
     reported; run [bold]fuzhi check[/bold] for the details.
 
+    Without --achievements and --demands it matches the libraries stored in the workspace
+    and records the run: only records imported or changed since the last run are scored
+    (against the stored text model) unless --full; statuses and notes are kept.
+
     Example: fuzhi match -a examples/achievements.xlsx -d examples/demands.xlsx -o matches.xlsx
     """
+    if achievements is None and demands is None:
+        options = MatchOptions(
+            k=k,
+            by=by,
+            min_score=min_score,
+            filters=Filters(region=region, industry=industry, min_trl=min_trl),
+        )
+        defaults = {n for n in ("k", "min_score") if _is_default(ctx, n)}
+        match_in_workspace(
+            workspace, options, defaults, full, include_rejected, output is not None, quiet
+        )
+        return
+    if achievements is None or demands is None:
+        raise UsageError(
+            "--achievements and --demands go together; leave both out to match the workspace"
+        )
     out_format = OutputFormat.from_path(output, fmt)
     if out_format is not OutputFormat.JSONL and output is None:
         raise UsageError(
@@ -120,6 +160,11 @@ def match(
         )
     if output is not None:
         stderr.print(f"wrote {output}")
+
+
+def _is_default(ctx: typer.Context, name: str) -> bool:
+    source = ctx.get_parameter_source(name)
+    return source is None or source.name == "DEFAULT"
 
 
 def register(app: typer.Typer) -> None:

@@ -9,8 +9,11 @@ from typing import Annotated
 
 import typer
 
-from fuzhi.commands.common import Quiet, stderr, stdout
+from fuzhi.commands.common import Quiet, cache_dir, progress_bar, stderr, stdout
+from fuzhi.errors import UsageError
+from fuzhi.match.engine import Direction, MatchOptions
 from fuzhi.workspace.locate import Workspace, create_layout, find_workspace
+from fuzhi.workspace.matching import match_workspace
 from fuzhi.workspace.status import backup_workspace, workspace_status
 from fuzhi.workspace.store import session
 
@@ -129,3 +132,58 @@ def backup(
 def register(app: typer.Typer) -> None:
     app.command("init")(init)
     app.add_typer(workspace_app)
+
+
+def match_in_workspace(
+    workspace: Path | None,
+    options: MatchOptions,
+    defaults: set[str],
+    full: bool,
+    include_rejected: bool,
+    has_output: bool,
+    quiet: bool,
+) -> None:
+    """``fuzhi match`` without files: settings from fuzhi.toml unless given on the line."""
+    if has_output:
+        raise UsageError(
+            "fuzhi match in a workspace stores its results; write them with "
+            "`fuzhi export tracking -o FILE.xlsx`"
+        )
+    if options.by is not Direction.DEMAND:
+        raise UsageError("--by: a workspace proposes achievements per demand; use --by demand")
+    ws = resolve(workspace)
+    settings = ws.settings()
+    options = dataclasses.replace(
+        options,
+        k=settings.match.k if "k" in defaults else options.k,
+        min_score=settings.match.min_score if "min_score" in defaults else options.min_score,
+        candidates=settings.match.candidates,
+        weights=settings.weights,
+        text=dataclasses.replace(
+            options.text,
+            user_dicts=settings.text.user_dicts,
+            synonyms=settings.text.synonyms,
+            stopwords=settings.text.stopwords,
+        ),
+    )
+    with (
+        session(ws, write=True, purpose="fuzhi match") as conn,
+        progress_bar(quiet) as progress,
+    ):
+        report = match_workspace(
+            conn,
+            ws,
+            options,
+            full=full,
+            include_rejected=include_rejected,
+            cache_dir=cache_dir(),
+            progress=progress,
+        )
+    if not quiet:
+        stderr.print(
+            f"{report.mode} match (run {report.run_id}): {report.demands_matched:,} demands and "
+            f"{report.achievements_matched:,} achievements scored; {report.pairs_new:,} new "
+            f"pairs, {report.pairs_updated:,} rescored; {report.proposed:,} proposals "
+            f"(model {report.model_version})",
+            markup=False,
+        )
