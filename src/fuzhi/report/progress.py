@@ -266,7 +266,8 @@ def _with_demand(states: pd.DataFrame, demands: pd.DataFrame) -> pd.DataFrame:
         if lookup is None or src not in lookup.columns:
             out[dst] = ""
         else:
-            out[dst] = out["demand_id"].astype(str).map(lookup[src]).fillna("")
+            mapped = out["demand_id"].astype(str).map(lookup[src].astype(object))
+            out[dst] = mapped.astype(object).fillna("")
     return out
 
 
