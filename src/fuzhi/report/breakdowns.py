@@ -18,7 +18,7 @@ from fuzhi.report.periods import Month, months_between
 from fuzhi.report.tracking import as_date
 
 UNKNOWN_INDUSTRY = "未注明"
-_GBT_PREFIX = re.compile(r"^[A-T]\d{0,4}\s*(?=[^\dA-Za-z])")
+_GBT_PREFIX = re.compile(r"^(?:[A-T]\d{0,4}\s*(?=[^\dA-Za-z])|[^-—－]{1,8}业\s*[-—－]\s*)")
 
 
 @dataclass(frozen=True)
