@@ -36,12 +36,15 @@ def write_xlsx(
     ws = wb.active
     assert ws is not None
     ws.title = sheet
-    for row in rows:
-        ws.append(list(row))
-    for name, more in (extra_sheets or {}).items():
-        other = wb.create_sheet(name)
-        for row in more:
-            other.append(list(row))
+    for target, data in [
+        (ws, rows),
+        *((wb.create_sheet(n), r) for n, r in (extra_sheets or {}).items()),
+    ]:
+        for row in data:
+            target.append(list(row))
+            for cell in target[target.max_row]:
+                if isinstance(cell.value, str):
+                    cell.data_type = "s"  # text as typed, even when it starts with "="
     wb.save(path)
     return path
 
