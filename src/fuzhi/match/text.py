@@ -39,11 +39,12 @@ _FORMAT = 1
 class TextOptions:
     """How text becomes vectors. Defaults are the best configuration measured on csl-dev.
 
-    ``field_weights`` multiply a field's term counts (fields not listed are ignored);
+    ``field_weights`` (achievements) and ``demand_field_weights`` multiply a field's term
+    counts (fields not listed are ignored);
     ``char_ngram`` is the n of the character view (0 turns it off) and ``char_weight`` its
     share of the score; ``feedback_docs`` first-pass hits add ``feedback_weight`` times
-    their centroid, cut to its ``feedback_terms`` strongest terms, to each query
-    (``feedback_docs=0`` turns feedback off).
+    their score-weighted centroid to each query (``feedback_docs=0`` turns feedback off);
+    ``feedback_terms`` > 0 keeps only that many strongest centroid terms (cheaper queries).
     """
 
     field_weights: tuple[tuple[str, float], ...] = (
@@ -52,12 +53,17 @@ class TextOptions:
         ("keywords", 2.0),
         ("field", 1.0),
     )
+    demand_field_weights: tuple[tuple[str, float], ...] = (
+        ("title", 1.0),
+        ("description", 1.0),
+        ("keywords", 1.0),
+    )
     sublinear_tf: bool = True
     char_ngram: int = 2
     char_weight: float = 0.5
     feedback_docs: int = 3
     feedback_weight: float = 0.5
-    feedback_terms: int = 100
+    feedback_terms: int = 0
     user_dicts: tuple[Path, ...] = ()
     synonyms: tuple[Path, ...] = ()
     stopwords: tuple[Path, ...] = ()
@@ -83,7 +89,8 @@ class TextOptions:
         data = dataclasses.asdict(self)
         for key in ("user_dicts", "synonyms", "stopwords"):
             data[key] = [str(p) for p in data[key]]
-        data["field_weights"] = [list(fw) for fw in self.field_weights]
+        for key in ("field_weights", "demand_field_weights"):
+            data[key] = [list(fw) for fw in getattr(self, key)]
         return data
 
     @classmethod
@@ -91,10 +98,11 @@ class TextOptions:
         values = dict(data)
         for key in ("user_dicts", "synonyms", "stopwords"):
             values[key] = tuple(Path(str(p)) for p in values[key])  # type: ignore[attr-defined]
-        values["field_weights"] = tuple(
-            (str(f), float(w))
-            for f, w in values["field_weights"]  # type: ignore[attr-defined]
-        )
+        for key in ("field_weights", "demand_field_weights"):
+            values[key] = tuple(
+                (str(f), float(w))
+                for f, w in values[key]  # type: ignore[attr-defined]
+            )
         return cls(**values)  # type: ignore[arg-type]
 
 
@@ -156,7 +164,8 @@ class TextModel:
         """Learn vocabulary and IDF from both libraries together."""
         tokenizer = Tokenizer(options.tokenizer_config(), cache_dir=cache_dir)
         docs = [*achievements, *demands]
-        fields = _tokenized_fields(tokenizer, docs, options, progress)
+        fields = _tokenized_fields(tokenizer, achievements, options.field_weights, progress)
+        fields += _tokenized_fields(tokenizer, demands, options.demand_field_weights, progress)
         word_df: dict[str, int] = {}
         gram_df: dict[str, int] = {}
         for doc_fields in fields:
@@ -175,20 +184,27 @@ class TextModel:
         idf = np.log((1 + len(docs)) / (1 + df)) + 1
         return cls(options, words, grams, idf, tokenizer)
 
-    def transform_achievements(self, docs: Sequence[Doc]) -> TextVectors:
-        return self._transform(docs, None)
+    def transform_achievements(
+        self, docs: Sequence[Doc], progress: Progress | None = None
+    ) -> TextVectors:
+        """Vectors of achievements (fields weighted by ``options.field_weights``)."""
+        return self._transform(docs, self.options.field_weights, progress)
 
-    def transform_demands(self, docs: Sequence[Doc]) -> TextVectors:
-        return self._transform(docs, None)
+    def transform_demands(
+        self, docs: Sequence[Doc], progress: Progress | None = None
+    ) -> TextVectors:
+        """Vectors of demands (fields weighted by ``options.demand_field_weights``)."""
+        return self._transform(docs, self.options.demand_field_weights, progress)
 
-    def transform(self, docs: Sequence[Doc], progress: Progress | None = None) -> TextVectors:
-        """Vectors of documents of either library (the same fields mean the same thing)."""
-        return self._transform(docs, progress)
-
-    def _transform(self, docs: Sequence[Doc], progress: Progress | None) -> TextVectors:
+    def _transform(
+        self,
+        docs: Sequence[Doc],
+        field_weights: tuple[tuple[str, float], ...],
+        progress: Progress | None,
+    ) -> TextVectors:
         opts = self.options
-        fields = _tokenized_fields(self.tokenizer, docs, opts, progress)
-        weights = [w for _, w in opts.field_weights]
+        fields = _tokenized_fields(self.tokenizer, docs, field_weights, progress)
+        weights = [w for _, w in field_weights]
         n_words = len(self.words)
         n_cols = n_words + len(self.grams)
         rows: list[int] = []
@@ -238,18 +254,19 @@ class TextModel:
         order = np.lexsort((both.col, -both.data))[:n]
         return [self.words[int(both.col[i])] for i in order if both.data[i] > 0]
 
-    def expand(self, queries: TextVectors, items: TextVectors, hits: np.ndarray) -> TextVectors:
-        """Rocchio feedback: add the centroid of each query's ``hits`` (rows of ``items``)."""
+    def expand(self, queries: TextVectors, items: TextVectors, first: TopK) -> TextVectors:
+        """Pseudo-relevance feedback: add to each query the centroid of its first-pass hits,
+        each weighted by its first-pass score (as in RM3), ``feedback_weight`` in all."""
         opts = self.options
-        n_q, m = hits.shape
+        n_q, m = first.indices.shape
+        weights = np.where(first.indices >= 0, first.scores, 0).astype(np.float64)
+        totals = weights.sum(axis=1, keepdims=True)
+        weights = weights / np.where(totals > 0, totals, 1) * opts.feedback_weight
         rows = np.repeat(np.arange(n_q), m)
-        cols = hits.ravel()
+        cols = first.indices.ravel()
         ok = cols >= 0
         pick = sp.csr_matrix(
-            (
-                np.full(int(ok.sum()), opts.feedback_weight / max(1, m), dtype=np.float32),
-                (rows[ok], cols[ok]),
-            ),
+            (weights.ravel()[ok].astype(np.float32), (rows[ok], cols[ok])),
             shape=(n_q, len(items)),
         )
         centroid = _keep_strongest(sp.csr_matrix(pick @ items.matrix), opts.feedback_terms)
@@ -303,19 +320,22 @@ def text_top_k(
     allowed: np.ndarray | None = None,
     n_jobs: int = 2,
     progress: Progress | None = None,
+    feedback: bool = True,
 ) -> TopK:
     """Top ``k`` achievements per demand (cosine in [0, 1], ties by lower achievement index).
 
     The roles are symmetric: pass achievements as ``demands`` and demands as
     ``achievements`` for the top demands per achievement; ``allowed`` then masks demands.
-    With feedback on, scores are cosines against the feedback-extended query.
+    With feedback (``options.feedback_docs`` > 0 and ``feedback``), scores are cosines
+    against the feedback-extended query; pass ``feedback=False`` for plain text cosines
+    (e.g. to find near-duplicates).
     """
     for vectors in (demands, achievements):
         if vectors.model_version != model.version:
             raise ValueError("vectors were made by another text model; transform them again")
     queries = demands
     opts = model.options
-    if opts.feedback_docs > 0 and opts.feedback_weight > 0:
+    if feedback and opts.feedback_docs > 0 and opts.feedback_weight > 0:
         first = sparse_top_k(
             queries.matrix,
             achievements.matrix,
@@ -324,7 +344,7 @@ def text_top_k(
             allowed=allowed,
             n_jobs=n_jobs,
         )
-        queries = model.expand(queries, achievements, first.indices)
+        queries = model.expand(queries, achievements, first)
     return sparse_top_k(
         queries.matrix,
         achievements.matrix,
@@ -337,10 +357,13 @@ def text_top_k(
 
 
 def _tokenized_fields(
-    tokenizer: Tokenizer, docs: Sequence[Doc], options: TextOptions, progress: Progress | None
+    tokenizer: Tokenizer,
+    docs: Sequence[Doc],
+    field_weights: tuple[tuple[str, float], ...],
+    progress: Progress | None,
 ) -> list[list[tuple[str, list[str]]]]:
     """Per document, per weighted field: folded text and tokens (missing fields are empty)."""
-    names = [name for name, _ in options.field_weights]
+    names = [name for name, _ in field_weights]
     texts = [tokenizer.fold(str(doc.get(name) or "")) for doc in docs for name in names]
     tokens = tokenizer.tokenize_folded(texts, progress=progress)
     pairs = list(zip(texts, tokens, strict=True))

@@ -20,7 +20,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -371,6 +371,15 @@ def _resolve_engine(engine: Engine) -> Literal["jieba", "rjieba"]:
 def build_segmenter(
     entries: Iterable[DictEntry], cache_dir: Path, engine: Engine = "auto"
 ) -> Callable[[str], list[str]]:
+    """A segmenter for ``entries``, shared by all tokenizers of this process that use them."""
+    resolved = _resolve_engine(engine)
+    return _segmenter_for(tuple(entries), cache_dir if resolved == "jieba" else None, resolved)
+
+
+@lru_cache(maxsize=4)
+def _segmenter_for(
+    entries: tuple[DictEntry, ...], cache_dir: Path | None, engine: Engine
+) -> Callable[[str], list[str]]:
     """A precise-mode segmenter (HMM on) loaded with jieba's dictionary plus ``entries``.
 
     rjieba is given jieba's own ``dict.txt`` (its bundled one differs in a few words), and
@@ -381,7 +390,8 @@ def build_segmenter(
     import jieba
 
     jieba.setLogLevel(logging.WARNING)
-    if _resolve_engine(engine) == "jieba":
+    if engine == "jieba":
+        assert cache_dir is not None
         cache_dir.mkdir(parents=True, exist_ok=True)
         jt: Any = jieba.Tokenizer()
         jt.tmp_dir = str(cache_dir)
@@ -396,14 +406,11 @@ def build_segmenter(
     import rjieba
 
     rj = rjieba.Jieba.empty()
-    freqs: dict[str, int] = {}
-    total = 0
-    with jieba.get_dict_file() as f:
-        for raw in f:
-            word, freq_text, *tag = raw.decode("utf-8").split()
-            rj.add_word(word, int(freq_text), tag[0] if tag else None)
-            freqs[word] = int(freq_text)
-            total += int(freq_text)
+    base = _jieba_dictionary()
+    for word, freq, tag in base:
+        rj.add_word(word, freq, tag)
+    freqs = {word: freq for word, freq, _ in base}
+    total = sum(freqs.values())
     for word, freq, tag in entries:
         if freq is None:  # jieba.Tokenizer.suggest_freq(word, tune=False)
             share = 1.0
@@ -416,3 +423,17 @@ def build_segmenter(
         for end in range(1, len(word)):
             freqs.setdefault(word[:end], 0)
     return lambda text: list(rj.cut(text, True))
+
+
+@cache
+def _jieba_dictionary() -> tuple[tuple[str, int, str | None], ...]:
+    """jieba's own ``dict.txt`` as (word, freq, tag), read once per process."""
+    import jieba
+
+    with jieba.get_dict_file() as f:
+        lines = f.read().decode("utf-8").splitlines()
+    rows = []
+    for line in lines:
+        word, freq, *tag = line.split()
+        rows.append((word, int(freq), tag[0] if tag else None))
+    return tuple(rows)

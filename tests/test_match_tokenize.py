@@ -1,0 +1,142 @@
+"""Tokenizer: dictionaries, synonyms, stop words, normalisation, token cache, rjieba identity."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fuzhi.errors import InputError
+from fuzhi.match import tokenize as tk
+from fuzhi.match.tokenize import Tokenizer, TokenizerConfig, default_cache_dir, normalize_text
+
+BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench" / "csl-dev"
+
+
+@pytest.fixture(autouse=True)
+def cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("FUZHI_CACHE_DIR", str(cache))
+    return cache
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory: pytest.TempPathFactory) -> Tokenizer:
+    return Tokenizer(cache_dir=tmp_path_factory.mktemp("shared-cache"))
+
+
+def test_cache_dir_follows_environment(cache_home: Path) -> None:
+    assert default_cache_dir() == cache_home
+
+
+@pytest.mark.parametrize("term", ["工业互联网", "数字孪生", "边缘计算", "碳纤维复合材料"])
+def test_dictionary_terms_kept_whole(tokenizer: Tokenizer, term: str) -> None:
+    assert term in tokenizer.tokenize(f"基于{term}的智能平台建设")
+
+
+def test_without_bundled_dictionary_terms_split(tmp_path: Path) -> None:
+    plain = Tokenizer(TokenizerConfig(bundled_dict=False), cache_dir=tmp_path)
+    assert "碳纤维复合材料" not in plain.tokenize("碳纤维复合材料的制备")
+
+
+def test_synonyms_unify(tokenizer: Tokenizer) -> None:
+    assert tokenizer.tokenize("AI芯片") == tokenizer.tokenize("人工智能芯片")
+    assert "锂离子电池" in tokenizer.tokenize("锂电池回收")
+
+
+def test_user_synonyms_and_dictionary(tmp_path: Path) -> None:
+    (tmp_path / "syn.txt").write_text("光伏,太阳能发电\n", encoding="utf-8")
+    (tmp_path / "dict.txt").write_text("柔性钙钛矿\n", encoding="utf-8")
+    tok = Tokenizer(
+        TokenizerConfig(synonyms=(tmp_path / "syn.txt",), user_dicts=(tmp_path / "dict.txt",)),
+        cache_dir=tmp_path,
+    )
+    assert tok.tokenize("太阳能发电系统") == tok.tokenize("光伏系统")
+    assert "柔性钙钛矿" in tok.tokenize("柔性钙钛矿组件")
+
+
+def test_stop_words_and_numbers_removed(tokenizer: Tokenizer) -> None:
+    tokens = tokenizer.tokenize("本发明公开了一种用于 the 2023 年的方法，有限公司")
+    assert not {"本发明", "一种", "的", "the", "2023", "有限公司", "方法", "，"} & set(tokens)
+    assert "公开" in tokens
+
+
+def test_normalisation(tokenizer: Tokenizer) -> None:
+    assert normalize_text("ＡＢＣ１２３") == "abc123"
+    assert normalize_text("數字孿生與邊緣計算") == "数字孪生与边缘计算"
+    assert normalize_text("显著提高") == "显著提高"  # simplified text is left alone
+    assert tokenizer.tokenize("數字孿生") == ["数字孪生"]
+    assert "il-6" in tokenizer.tokenize("IL-6 水平")
+
+
+def test_bad_dictionary_is_an_input_error(tmp_path: Path) -> None:
+    (tmp_path / "dict.txt").write_text("新词 many n\n", encoding="utf-8")
+    with pytest.raises(InputError, match="line 1"):
+        Tokenizer(TokenizerConfig(user_dicts=(tmp_path / "dict.txt",)), cache_dir=tmp_path)
+
+
+def test_cache_hit_skips_segmentation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = ["数字孪生工厂", "边缘计算网关", "", "数字孪生工厂"]
+    first = Tokenizer(cache_dir=tmp_path).tokenize_many(texts)
+    assert first[2] == [] and first[0] == first[3]
+
+    def fail(*args: object, **kwargs: object) -> list[list[str]]:
+        assert not args[1], "cache should have served every text"
+        return []
+
+    monkeypatch.setattr(Tokenizer, "_tokens_many", fail)
+    assert Tokenizer(cache_dir=tmp_path).tokenize_many(texts) == first
+
+
+def test_cache_invalidated_when_dictionary_changes(tmp_path: Path) -> None:
+    user = tmp_path / "dict.txt"
+    user.write_text("孪生工厂 1000 n\n", encoding="utf-8")
+    config = TokenizerConfig(user_dicts=(user,))
+    before = Tokenizer(config, cache_dir=tmp_path)
+    old = before.tokenize_many(["智能孪生工厂"])
+    user.write_text("智能孪生 100000 n\n", encoding="utf-8")
+    after = Tokenizer(config, cache_dir=tmp_path)
+    assert after.version != before.version
+    new = after.tokenize_many(["智能孪生工厂"])
+    assert "孪生工厂" in old[0] and "智能孪生" in new[0]
+
+
+def test_corrupt_cache_is_ignored(tmp_path: Path) -> None:
+    tmp_path.mkdir(exist_ok=True)
+    (tmp_path / "tokens.sqlite").write_bytes(b"this is not a database" * 100)
+    assert Tokenizer(cache_dir=tmp_path).tokenize_many(["边缘计算"]) == [["边缘计算"]]
+
+
+def test_parallel_tokenisation_matches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tk, "_PARALLEL_MIN_TEXTS", 2)
+    texts = ["工业互联网平台", "数字孪生车间", "碳纤维复合材料的制备", "边缘计算"]
+    tok = Tokenizer(cache_dir=tmp_path, engine="jieba")
+    serial = [tok.tokenize(t) for t in texts]  # no token cache involved
+    assert tok.tokenize_many(texts, n_jobs=2) == serial
+
+
+@given(text=st.text(max_size=60))
+@settings(max_examples=60, deadline=None)
+def test_tokens_are_clean_for_any_text(tokenizer: Tokenizer, text: str) -> None:
+    for token in tokenizer.tokenize(text):
+        assert token and not any(c.isspace() for c in token)
+        assert token not in tokenizer.stopwords
+
+
+@pytest.mark.skipif(importlib.util.find_spec("rjieba") is None, reason="rjieba not installed")
+@pytest.mark.skipif(not BENCH.exists(), reason="csl-dev benchmark not present")
+def test_rjieba_identical_to_jieba_on_benchmark(tmp_path: Path) -> None:
+    import pandas as pd
+
+    a = pd.read_excel(BENCH / "achievements.xlsx", engine="calamine", dtype=str).fillna("")
+    d = pd.read_excel(BENCH / "demands.xlsx", engine="calamine", dtype=str).fillna("")
+    texts = [*a["成果名称"], *a["成果简介"][:300], *a["关键词"], *d["需求描述"]]
+    (tmp_path / "user.txt").write_text("心率变异性\n运动适应性 50 n\n", encoding="utf-8")
+    config = TokenizerConfig(user_dicts=(tmp_path / "user.txt",))
+    jieba_tok = Tokenizer(config, cache_dir=tmp_path, engine="jieba")
+    rjieba_tok = Tokenizer(config, cache_dir=tmp_path, engine="rjieba")
+    for text in texts:
+        assert rjieba_tok.tokenize(text) == jieba_tok.tokenize(text), text

@@ -1,0 +1,110 @@
+"""Blocked top-k against brute force: ties, k > n, masks, thresholds, determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from fuzhi.match.topk import TopK, sparse_top_k
+
+KERNELS = [False, True]
+
+
+def brute_force(
+    q: sp.spmatrix,
+    a: sp.spmatrix,
+    k: int,
+    min_score: float = 0.0,
+    allowed: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    scores = (q @ a.T).toarray().astype(np.float32)
+    idx = np.full((q.shape[0], k), -1)
+    out = np.zeros((q.shape[0], k), dtype=np.float32)
+    for r, row in enumerate(scores):
+        ranked = sorted(
+            (j for j in range(len(row)) if row[j] > min_score and (allowed is None or allowed[j])),
+            key=lambda j: (-row[j], j),
+        )[:k]
+        idx[r, : len(ranked)] = ranked
+        out[r, : len(ranked)] = row[ranked]
+    return idx, out
+
+
+def random_pair(
+    seed: int, n_q: int = 40, n_a: int = 300, ties: bool = False
+) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    rng = np.random.default_rng(seed)
+    q = sp.random(n_q, 50, density=0.1, random_state=rng, format="csr", dtype=np.float32)
+    a = sp.random(n_a, 50, density=0.1, random_state=rng, format="csr", dtype=np.float32)
+    if ties:  # small integers make many equal scores
+        q.data = rng.integers(1, 3, len(q.data)).astype(np.float32)
+        a.data = rng.integers(1, 3, len(a.data)).astype(np.float32)
+    return q, a
+
+
+def assert_matches(top: TopK, expected: tuple[np.ndarray, np.ndarray]) -> None:
+    np.testing.assert_array_equal(top.indices, expected[0])
+    np.testing.assert_allclose(top.scores, expected[1], rtol=1e-6)
+    assert top.indices.dtype == np.int64 and top.scores.dtype == np.float32
+
+
+@pytest.mark.parametrize("use_kernel", KERNELS)
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_matches_brute_force(use_kernel: bool, ties: bool, seed: int) -> None:
+    q, a = random_pair(seed, ties=ties)
+    assert_matches(sparse_top_k(q, a, 7, use_kernel=use_kernel), brute_force(q, a, 7))
+
+
+@pytest.mark.parametrize("use_kernel", KERNELS)
+def test_all_tied_breaks_by_lower_index(use_kernel: bool) -> None:
+    q = sp.csr_matrix(np.ones((3, 4), dtype=np.float32))
+    a = sp.csr_matrix(np.ones((10, 4), dtype=np.float32))
+    top = sparse_top_k(q, a, 3, use_kernel=use_kernel)
+    assert top.indices.tolist() == [[0, 1, 2]] * 3
+
+
+@pytest.mark.parametrize("use_kernel", KERNELS)
+def test_k_larger_than_items_pads(use_kernel: bool) -> None:
+    q, a = random_pair(3, n_q=5, n_a=4)
+    top = sparse_top_k(q, a, 9, use_kernel=use_kernel)
+    assert top.indices.shape == (5, 9)
+    assert (top.indices[:, 4:] == -1).all() and (top.scores[:, 4:] == 0).all()
+    assert_matches(top, brute_force(q, a, 9))
+
+
+@pytest.mark.parametrize("use_kernel", KERNELS)
+def test_mask_and_min_score(use_kernel: bool) -> None:
+    q, a = random_pair(4)
+    allowed = np.random.default_rng(4).random(a.shape[0]) < 0.3
+    top = sparse_top_k(q, a, 5, min_score=0.05, allowed=allowed, use_kernel=use_kernel)
+    assert_matches(top, brute_force(q, a, 5, 0.05, allowed))
+    assert allowed[top.indices[top.indices >= 0]].all()
+
+
+@pytest.mark.parametrize("use_kernel", KERNELS)
+def test_deterministic_across_threads(use_kernel: bool) -> None:
+    q, a = random_pair(5, n_q=200, ties=True)
+    one = sparse_top_k(q, a, 10, n_jobs=1, use_kernel=use_kernel)
+    two = sparse_top_k(q, a, 10, n_jobs=2, use_kernel=use_kernel)
+    np.testing.assert_array_equal(one.indices, two.indices)
+    np.testing.assert_array_equal(one.scores, two.scores)
+
+
+def test_row_and_errors() -> None:
+    q, a = random_pair(6, n_q=2, n_a=3)
+    top = sparse_top_k(q, a, 5)
+    assert all(j >= 0 for j, _ in top.row(0))
+    with pytest.raises(ValueError, match="k must be"):
+        sparse_top_k(q, a, 0)
+    with pytest.raises(ValueError, match="allowed mask"):
+        sparse_top_k(q, a, 1, allowed=np.ones(7, dtype=bool))
+
+
+def test_empty_inputs() -> None:
+    q = sp.csr_matrix((0, 5), dtype=np.float32)
+    a = sp.csr_matrix((3, 5), dtype=np.float32)
+    assert sparse_top_k(q, a, 2).indices.shape == (0, 2)
+    top = sparse_top_k(a, q, 2)
+    assert (top.indices == -1).all()
