@@ -179,14 +179,14 @@ def test_empty_period_says_so(libraries: dict[str, pd.DataFrame]) -> None:
 
 
 def _tracked_matches() -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Six matches with a status history; two moves happen after the as-of date."""
+    """Six matches with a status history; one move happens after the as-of date."""
     matches = pd.DataFrame(
         {
             "match_id": [f"M{i}" for i in range(1, 7)],
             "demand_id": ["D1", "D1", "D2", "D3", "D3", "D4"],
             "achievement_id": ["A1", "A2", "A1", "A3", "A4", "A5"],
             "score": [0.9, 0.8, 0.7, 0.6, 0.5, 0.4],
-            "status": ["已落地", "洽谈中", "不合适", "已签约", "待对接", "已联系"],
+            "status": ["已落地", "洽谈中", "不合适", "已签约", "待对接", "待对接"],
             "signed_amount": [120.0, None, None, 80.0, None, None],
             "created_at": ["2025-03-01T10:00:00+08:00"] * 5 + ["2025-11-01T09:00:00+08:00"],
             "updated_at": ["2025-09-01T10:00:00+08:00"] * 6,
@@ -216,7 +216,7 @@ def test_funnel_as_of_uses_the_history(libraries: dict[str, pd.DataFrame]) -> No
     order = ["待对接", "已联系", "洽谈中", "已签约", "已落地"]
     reached: dict[str, int] = {}
     status: dict[str, str] = {}
-    for m in ("M1", "M2", "M3", "M4", "M5"):  # M6 is created after the as-of date
+    for m in ("M1", "M2", "M3", "M4", "M5", "M6"):
         best = 0
         status[m] = "待对接"
         for mid, s, at in history.itertuples(index=False):
@@ -226,11 +226,11 @@ def test_funnel_as_of_uses_the_history(libraries: dict[str, pd.DataFrame]) -> No
                     best = max(best, order.index(s))
         reached[m] = best
     counts = [sum(r >= i for r in reached.values()) for i in range(5)]
-    assert [s.count for s in report.funnel.stages] == counts == [5, 4, 2, 2, 1]
+    assert [s.count for s in report.funnel.stages] == counts == [6, 4, 2, 2, 1]
     assert report.funnel.by_status == {
         s: sum(v == s for v in status.values()) for s in [*order, "不合适"]
     }
-    assert report.funnel.stages[1].conversion == pytest.approx(4 / 5, abs=1e-4)
+    assert report.funnel.stages[1].conversion == pytest.approx(4 / 6, abs=1e-4)
     assert report.funnel.signed_amount == 200.0
     # Q3 flows: M1 signed 07-01 and landed 09-20; M4 contacted and signed in August.
     assert report.figure("matches_signed").current == 2
@@ -238,7 +238,7 @@ def test_funnel_as_of_uses_the_history(libraries: dict[str, pd.DataFrame]) -> No
     assert report.figure("matches_contacted").current == 1
     assert report.figure("signed_amount").current == 200.0
     assert report.figure("matches_contacted").previous == 3  # M1, M2, M3 in Q2
-    assert report.figure("matches_total").current == 5
+    assert report.figure("matches_total").current == 6
 
 
 def test_funnel_without_history_uses_current_status(libraries: dict[str, pd.DataFrame]) -> None:
@@ -246,7 +246,7 @@ def test_funnel_without_history_uses_current_status(libraries: dict[str, pd.Data
     report = build_progress(
         inputs(libraries, matches), parse_period("2025"), dt.date(2025, 12, 31), Targets()
     )
-    assert [s.count for s in report.funnel.stages] == [6, 4, 3, 2, 1]
+    assert [s.count for s in report.funnel.stages] == [6, 3, 3, 2, 1]
     assert report.funnel.by_status["不合适"] == 1
 
 
@@ -258,7 +258,7 @@ def test_matches_by_region_follow_the_demand(libraries: dict[str, pd.DataFrame])
     report = build_progress(
         inputs(libraries, matches, history), parse_period("2025"), AS_OF, Targets()
     )
-    assert sum(r.matches for r in report.regions) == 5
+    assert sum(r.matches for r in report.regions) == 6
     assert sum(r.demands for r in report.regions) == len(demands)
     assert sum(r.signed for r in report.industries) == 2
     assert sum(r.events for r in report.regions) == report.events.in_period.events

@@ -5,8 +5,8 @@ an as-of date and the targets, and returns a :class:`ProgressReport` of figures;
 inputs and date always give the same report. Writers (xlsx, Markdown, JSON) only format it.
 
 Nothing dated after the cut-off (the earlier of the as-of date and the period's end) counts:
-events after it, matches created after it, status changes after it. Library records with a
-``created_at`` (the workspace's import time) count from that day.
+events after it, status changes after it (when the history has times). Libraries and the
+set of matches are taken as they are (import times are not event dates).
 """
 
 from __future__ import annotations
@@ -200,14 +200,6 @@ def _events_json(ev: EventFigures) -> dict[str, Any]:
     }
 
 
-def _existing(frame: pd.DataFrame, day: dt.date) -> pd.DataFrame:
-    """Library rows that existed on ``day`` (all rows when the frame has no created_at)."""
-    if "created_at" not in frame.columns or frame.empty:
-        return frame
-    made = frame["created_at"].map(as_date)
-    return frame[made.map(lambda d: d is None or d <= day).astype(bool)]
-
-
 def _flows(
     states: pd.DataFrame, period: Period, cutoff: dt.date, known: bool, created: bool
 ) -> dict[str, float | None]:
@@ -252,8 +244,8 @@ def _period_figures(
         "event_contracts": ev.contracts,
         "event_amount": ev.amount,
         **_flows(states, period, cutoff, known, created),
-        "achievements_total": len(_existing(inputs.achievements, cutoff)),
-        "demands_total": len(_existing(inputs.demands, cutoff)),
+        "achievements_total": len(inputs.achievements),
+        "demands_total": len(inputs.demands),
         "matches_total": len(states),
     }
 
@@ -286,8 +278,7 @@ def build_progress(
 
     funnel = funnel_of(states)
     events = event_figures(located, period, as_of, targets)
-    achievements = _existing(inputs.achievements, cutoff)
-    demands = _existing(inputs.demands, cutoff)
+    achievements, demands = inputs.achievements, inputs.demands
     period_events = between(located, period.start, cutoff)
 
     a_places = [province_of(r) for r in achievements.get("region", pd.Series(dtype=object))]
@@ -321,6 +312,8 @@ def build_progress(
         notes.append("no_match_activity_in_period")
     if as_of < period.start:
         notes.append("as_of_before_period")
+    elif as_of < period.end:
+        notes.append("period_in_progress")
     empty = period_events.empty and not activity
     if empty:
         notes.append("no_data_in_period")

@@ -51,9 +51,9 @@ LABELS: dict[str, tuple[str, str]] = {
     "kf.matches_signed": ("新增已签约", "Newly signed"),
     "kf.matches_landed": ("新增已落地", "Newly landed"),
     "kf.signed_amount": ("新增匹配签约金额（万元）", "Newly signed amount (10k CNY)"),
-    "kf.achievements_total": ("成果库（期末）", "Achievements (end of period)"),
-    "kf.demands_total": ("需求库（期末）", "Demands (end of period)"),
-    "kf.matches_total": ("匹配总数（期末）", "Matches (end of period)"),
+    "kf.achievements_total": ("成果库总数", "Achievements in the library"),
+    "kf.demands_total": ("需求库总数", "Demands in the library"),
+    "kf.matches_total": ("匹配总数", "Matches"),
     # targets
     "tg.localities_meeting_yearly_events": (
         "年度场次达标地区数",
@@ -144,6 +144,10 @@ LABELS: dict[str, tuple[str, str]] = {
     "note.events_without_locality": (
         "部分活动的地区无法识别省份，计入“未识别地区”。",
         "Some events name no province; they count under 未识别地区.",
+    ),
+    "note.period_in_progress": (
+        "统计期间尚未结束：本期数字截至统计日，上期为完整期间。",
+        "The period is not over: this period counts to the as-of date, the previous one in full.",
     ),
     "note.as_of_before_period": (
         "统计日早于统计期间开始，本期数据为空。",

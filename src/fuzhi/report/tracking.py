@@ -54,7 +54,7 @@ def _column(frame: pd.DataFrame, name: str) -> list[object]:
 def match_states(
     matches: pd.DataFrame, history: pd.DataFrame | None, as_of: dt.date
 ) -> pd.DataFrame:
-    """One row per match existing on ``as_of``: the input columns plus ``status`` (as of),
+    """One row per match: the input columns plus ``status`` (as of),
     ``stage`` (furthest funnel index reached, 0–4), ``entered_<n>`` (date of reaching stage n,
     for n = 1–4, or None) and ``signed_on`` (the date it reached 已签约, or None)."""
     changes: dict[str, list[tuple[dt.datetime | dt.date, Status]]] = defaultdict(list)
@@ -70,13 +70,9 @@ def match_states(
     else:
         had_history = set()
     rows = []
-    created = _column(matches, "created_at")
     updated = _column(matches, "updated_at")
     for i, rec in enumerate(matches.to_dict("records")):
         match_id = str(rec["match_id"])
-        made = as_date(created[i])
-        if made is not None and made > as_of:
-            continue
         entered: dict[int, dt.date | None] = dict.fromkeys(range(1, len(FUNNEL)))
         if match_id in had_history:
             steps = sorted(changes.get(match_id, []), key=lambda s: s[0])
