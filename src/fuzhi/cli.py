@@ -95,9 +95,9 @@ def root(
 
 def _register() -> None:
     """Each command module adds its commands (or sub-apps) to the root app."""
-    from fuzhi.commands import check, dedupe, evaluate, imports, match, report, tracking, workspace
+    from fuzhi.commands import check, evaluate, imports, match, report, tracking, workspace
 
-    for module in (match, check, dedupe, evaluate, workspace, imports, tracking, report):
+    for module in (match, check, evaluate, workspace, imports, tracking, report):
         module.register(app)
 
 
