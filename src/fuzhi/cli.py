@@ -8,6 +8,7 @@ code here; tracebacks only with ``--debug``.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import traceback
 from typing import Annotated, Any
@@ -35,6 +36,10 @@ class FuzhiGroup(TyperGroup):
             _fail(ctx, f"fuzhi: error: {exc.message}", exc.exit_code)
         except KeyboardInterrupt:
             _fail(ctx, "fuzhi: interrupted", ExitCode.INTERRUPTED)
+        except BrokenPipeError:
+            # The reader went away (`fuzhi match | head`): stop quietly, as Unix tools do.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(int(ExitCode.UNEXPECTED)) from None
         except (typer.Exit, typer.Abort):
             raise
         except Exception as exc:
@@ -95,9 +100,9 @@ def root(
 
 def _register() -> None:
     """Each command module adds its commands (or sub-apps) to the root app."""
-    from fuzhi.commands import check, evaluate, imports, match, report, tracking, workspace
+    from fuzhi.commands import check, dedupe, evaluate, imports, match, report, tracking, workspace
 
-    for module in (match, check, evaluate, workspace, imports, tracking, report):
+    for module in (match, check, dedupe, evaluate, workspace, imports, tracking, report):
         module.register(app)
 
 

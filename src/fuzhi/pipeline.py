@@ -14,6 +14,7 @@ from pathlib import Path
 from fuzhi.errors import UsageError
 from fuzhi.io.readers import read_table
 from fuzhi.io.records import Library, validate_table
+from fuzhi.match.dedupe import find_duplicates, representatives
 from fuzhi.match.engine import MatchOptions, MatchResult, Progress, match_libraries
 from fuzhi.report.matches import RunInfo
 from fuzhi.schema import FIELDS, Kind, alias_index, header_key
@@ -103,6 +104,7 @@ class MatchJob:
     demand_sheet: str | None = None
     columns: list[str] = field(default_factory=list)
     cache_dir: Path | None = None
+    dedupe_threshold: float | None = None  # match one representative per near-duplicate cluster
 
 
 def match_files(job: MatchJob, progress: Progress | None = None) -> tuple[MatchResult, RunInfo]:
@@ -121,8 +123,12 @@ def match_files(job: MatchJob, progress: Progress | None = None) -> tuple[MatchR
         mine = {k: v for k, v in shared.items() if k in known} | overrides.get(kind, {})
         libraries[kind] = load(path, kind, sheet, mine, strict=not shared)
     achievements, demands = libraries[Kind.ACHIEVEMENTS], libraries[Kind.DEMANDS]
+    candidates, duplicates = achievements.records, {}
+    if job.dedupe_threshold is not None:
+        clusters = find_duplicates(candidates, job.dedupe_threshold, cache_dir=job.cache_dir)
+        candidates, duplicates = representatives(candidates, clusters)
     result = match_libraries(
-        achievements.records,
+        candidates,
         demands.records,
         job.options,
         cache_dir=job.cache_dir,
@@ -137,6 +143,7 @@ def match_files(job: MatchJob, progress: Progress | None = None) -> tuple[MatchR
         "region": o.filters.region,
         "industry": o.filters.industry,
         "min_trl": o.filters.min_trl,
+        "dedupe": job.dedupe_threshold,
     }
-    run = RunInfo(achievements, demands, parameters, result.model_version)
+    run = RunInfo(achievements, demands, parameters, result.model_version, duplicates=duplicates)
     return result, run

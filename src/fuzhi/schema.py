@@ -306,6 +306,7 @@ RESULT_LABELS: dict[str, tuple[str, str]] = {
     "reasons": ("匹配理由", "Reasons"),
     "shared_terms": ("共同关键词", "Shared terms"),
     "match_id": ("匹配编号", "Match ID"),
+    "duplicates": ("同簇重复成果", "Duplicates of this achievement"),
 }
 
 

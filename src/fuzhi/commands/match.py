@@ -98,6 +98,16 @@ def match(
         bool,
         typer.Option("--include-rejected", help="Workspace: propose pairs marked 不合适 again."),
     ] = False,
+    dedupe: Annotated[
+        float | None,
+        typer.Option(
+            "--dedupe",
+            help="Match one representative per cluster of near-duplicate achievements "
+            "(similarity from this value, e.g. 0.9) and list the others.",
+            min=0.0,
+            max=1.0,
+        ),
+    ] = None,
     workspace: WorkspaceDir = None,
     quiet: Quiet = False,
 ) -> None:
@@ -141,7 +151,14 @@ def match(
         filters=Filters(region=region, industry=industry, min_trl=min_trl),
     )
     job = MatchJob(
-        achievements, demands, options, achievement_sheet, demand_sheet, column or [], cache_dir()
+        achievements,
+        demands,
+        options,
+        achievement_sheet,
+        demand_sheet,
+        column or [],
+        cache_dir(),
+        dedupe_threshold=dedupe,
     )
     with progress_bar(quiet) as progress:
         result, run = match_files(job, progress)

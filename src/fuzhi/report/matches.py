@@ -69,6 +69,7 @@ class RunInfo:
     demands: Library
     parameters: dict[str, Any]
     model_version: str
+    duplicates: dict[str, list[str]] = field(default_factory=dict)  # representative → others
     started: dt.datetime = field(default_factory=lambda: dt.datetime.now().astimezone())
     version: str = __version__
 
@@ -102,7 +103,9 @@ def _record_column(side: str, name: str, zh: str | None, en: str | None, lang: L
     return Column(header, _CELL_KIND.get(name, CellKind.TEXT))
 
 
-def _layout(direction: str, lang: Lang) -> tuple[list[tuple[str, str]], list[Column]]:
+def _layout(
+    direction: str, lang: Lang, duplicates: bool = False
+) -> tuple[list[tuple[str, str]], list[Column]]:
     first, second = (
         (_DEMAND_COLS, _ACHIEVEMENT_COLS)
         if direction == "demand"
@@ -123,6 +126,9 @@ def _layout(direction: str, lang: Lang) -> tuple[list[tuple[str, str]], list[Col
         columns.append(Column(result_label(name, lang), CellKind.PERCENT, width=10))
     keys.append(("m", "reasons"))
     columns.append(Column(result_label("reasons", lang), CellKind.TEXT, width=60, wrap=False))
+    if duplicates:
+        keys.append(("m", "duplicates"))
+        columns.append(Column(result_label("duplicates", lang), CellKind.TEXT, width=30))
     return keys, columns
 
 
@@ -136,10 +142,12 @@ def _match_rows(
     demands: dict[str, dict[str, Any]],
     achievements: dict[str, dict[str, Any]],
     lang: Lang,
+    duplicates: dict[str, list[str]],
 ) -> Iterator[list[Any]]:
     for m in frame.to_dict("records"):
         d, a = demands[m["demand_id"]], achievements[m["achievement_id"]]
         m["reasons"] = explain(m["shared_terms"], {n: m[f"f_{n}"] for n in FACTORS}, d, a, lang)
+        m["duplicates"] = "、".join(duplicates.get(m["achievement_id"], []))
         sources = {"d": d, "a": a, "m": m}
         yield [_nan_to_none(sources[side].get(name)) for side, name in keys]
 
@@ -242,8 +250,8 @@ def write_matches(
         sheets = []
         for frame in result.frames():
             direction = frame["direction"].iloc[0] if len(frame) else "demand"
-            keys, columns = _layout(direction, lang)
-            rows = _match_rows(frame, keys, demands, achievements, lang)
+            keys, columns = _layout(direction, lang, bool(run.duplicates))
+            rows = _match_rows(frame, keys, demands, achievements, lang, run.duplicates)
             sheets.append(Sheet(sheet_name(direction, lang), columns, rows))
         problems = run.achievements.problems + run.demands.problems
         sheets.append(_problem_sheet(problems, lang))
@@ -251,16 +259,19 @@ def write_matches(
         write_xlsx(path, sheets)
         return
     if fmt is OutputFormat.CSV:
-        keys, columns = _layout("demand", lang)
+        keys, columns = _layout("demand", lang, bool(run.duplicates))
         keys = [("m", "direction"), *keys]
         header = [result_label("direction", lang)] + [c.header for c in columns]
         frames = result.frames()
         rows = (
-            row for frame in frames for row in _match_rows(frame, keys, demands, achievements, lang)
+            row
+            for frame in frames
+            for row in _match_rows(frame, keys, demands, achievements, lang, run.duplicates)
         )
         write_csv(path, header, rows, stream=stream)
         return
-    write_jsonl(path, _json_records(result, demands, achievements, lang), stream=stream)
+    records = _json_records(result, demands, achievements, lang, run.duplicates)
+    write_jsonl(path, records, stream=stream)
 
 
 def _json_records(
@@ -268,6 +279,7 @@ def _json_records(
     demands: dict[str, dict[str, Any]],
     achievements: dict[str, dict[str, Any]],
     lang: Lang,
+    duplicates: dict[str, list[str]],
 ) -> Iterator[dict[str, Any]]:
     for frame in result.frames():
         for m in frame.to_dict("records"):
@@ -285,6 +297,7 @@ def _json_records(
                 "reasons": explain(m["shared_terms"], factors, d, a, lang),
                 "demand_title": d.get("title") or None,
                 "achievement_title": a.get("title") or None,
+                **({"duplicates": duplicates.get(m["achievement_id"], [])} if duplicates else {}),
             }
 
 
