@@ -160,3 +160,11 @@ def label(key: str, lang: Lang | str = Lang.ZH, **values: object) -> str:
     zh, en = LABELS[key]
     text = en if str(lang) == Lang.EN.value else zh
     return text.format(**values) if values else text
+
+
+def shown_notes(notes: list[str]) -> list[str]:
+    """Notes worth printing: "no data" first, and then not its two parts again."""
+    if "no_data_in_period" not in notes:
+        return list(notes)
+    parts = ("no_data_in_period", "no_events_in_period", "no_match_activity_in_period")
+    return ["no_data_in_period", *(n for n in notes if n not in parts)]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fuzhi.io.atomic import atomic_path
 from fuzhi.report.progress import ProgressReport
-from fuzhi.report.progress_labels import label
+from fuzhi.report.progress_labels import label, shown_notes
 from fuzhi.schema import Lang, Status
 
 SUMMARY_KEYS = (
@@ -54,7 +54,7 @@ def progress_markdown(report: ProgressReport, lang: Lang | str = Lang.ZH) -> str
         ),
         "",
     ]
-    for note in report.notes:
+    for note in shown_notes(report.notes):
         lines.append(f"> {label(f'note.{note}', lang)}")
     if report.notes:
         lines.append("")

@@ -27,7 +27,7 @@ from openpyxl.writer.excel import ExcelWriter
 from fuzhi.io.atomic import atomic_path
 from fuzhi.report.breakdowns import BreakdownRow, TrendRow
 from fuzhi.report.progress import ProgressReport
-from fuzhi.report.progress_labels import label
+from fuzhi.report.progress_labels import label, shown_notes
 from fuzhi.report.writers import display_width, excel_text
 from fuzhi.schema import FUNNEL, Kind, Lang, field_by_name
 
@@ -112,10 +112,9 @@ def _overview(ws: Worksheet, report: ProgressReport, lang: str) -> None:
     )
     w.put(2, 1, caption, wide=False)
     row = 3
-    for note in report.notes:
-        if note != "no_events_in_period" or "no_data_in_period" not in report.notes:
-            w.put(row, 1, label(f"note.{note}", lang), wide=False).font = BEHIND_FONT
-            row += 1
+    for note in shown_notes(report.notes):
+        w.put(row, 1, label(f"note.{note}", lang), wide=False).font = BEHIND_FONT
+        row += 1
     row += 1
     w.title(row, label("section.key_figures", lang))
     row += 1
