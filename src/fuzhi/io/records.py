@@ -206,7 +206,7 @@ def validate_table(
                 record[fld.name] = text
         if not any(record.get(n) for n in required):
             wanted = " or ".join(f.zh for f in FIELDS[kind] if f.name in required)
-            report(excel_row, None, "", f"a row needs {wanted}; row skipped", Severity.REJECTED)
+            report(excel_row, None, "", f"a row needs {wanted}", Severity.REJECTED)
             continue
         if not record.get("id"):
             record["id"] = stable_id(kind, {k: v for k, v in record.items() if k != "id"})
@@ -216,7 +216,7 @@ def validate_table(
                 excel_row,
                 id_header,
                 str(record["id"]),
-                f"a unique ID; the same ID (or identical row) is on row {seen[record['id']]}; row skipped",
+                f"a unique ID; the same ID (or an identical row) is on row {seen[record['id']]}",
                 Severity.REJECTED,
             )
             continue
