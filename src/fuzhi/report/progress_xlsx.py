@@ -149,6 +149,7 @@ def _overview(ws: Worksheet, report: ProgressReport, lang: str) -> None:
     chart.type = "bar"
     chart.title = label("chart.funnel", lang)
     chart.style = 10
+    chart.y_axis.scaling.min = 0  # bars start at zero, whatever the data
     data = Reference(ws, min_col=2, min_row=funnel_header, max_row=funnel_header + len(FUNNEL))
     cats = Reference(ws, min_col=1, min_row=funnel_header + 1, max_row=funnel_header + len(FUNNEL))
     chart.add_data(data, titles_from_data=True)
@@ -258,6 +259,7 @@ def _events(ws: Worksheet, report: ProgressReport, lang: str) -> None:
     chart.type = "col"
     chart.title = label("chart.events", lang)
     chart.style = 10
+    chart.y_axis.scaling.min = 0  # bars start at zero, whatever the data
     data = Reference(ws, min_col=3, max_col=2 + len(months), min_row=total_row)
     chart.add_data(data, from_rows=True, titles_from_data=False)
     chart.set_categories(Reference(ws, min_col=3, max_col=2 + len(months), min_row=head))
@@ -273,7 +275,7 @@ def _events(ws: Worksheet, report: ProgressReport, lang: str) -> None:
     for i, (form, n) in enumerate(ev.by_form.items(), start=row + 2):
         w.put(i, col, form)
         w.put(i, col + 1, n, INT)
-    w.finish(minimum=6)
+    w.finish(minimum=9)
     for i in range(len(months)):
         ws.column_dimensions[get_column_letter(3 + i)].width = 7
     ws.column_dimensions[get_column_letter(first_after + 8)].width = 30
@@ -307,6 +309,7 @@ def _breakdown(
         chart.grouping = "clustered"
         chart.title = label("chart.regions", lang)
         chart.style = 10
+        chart.y_axis.scaling.min = 0
         for key in ("signed", "event_contracts"):
             col = first + keys.index(key)
             chart.add_data(
