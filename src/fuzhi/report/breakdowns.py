@@ -58,7 +58,7 @@ class TrendRow:
 
 def industry_name(text: object) -> str:
     """An industry label without its GB/T 4754 code prefix ("C35专用设备制造业" → 专用设备制造业)."""
-    value = "" if text is None or (not isinstance(text, str) and pd.isna(text)) else str(text)  # type: ignore[arg-type]
+    value = "" if text is None or (not isinstance(text, str) and pd.isna(text)) else str(text)
     value = _GBT_PREFIX.sub("", value.strip()).strip()
     return value or UNKNOWN_INDUSTRY
 

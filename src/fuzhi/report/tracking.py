@@ -24,7 +24,7 @@ STAGE = {status: i for i, status in enumerate(FUNNEL)}
 
 def as_date(value: object) -> dt.date | None:
     """A date from a date, datetime, pandas timestamp or ISO text; None when absent."""
-    if value is None or (not isinstance(value, str) and pd.isna(value)):  # type: ignore[arg-type]
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
         return None
     if isinstance(value, dt.datetime):
         return value.date()
