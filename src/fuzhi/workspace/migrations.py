@@ -201,6 +201,8 @@ def migrate(
     for migration in MIGRATIONS:
         if migration.version > target:
             break
+        if migration.version <= current:  # applied: no write lock needed
+            continue
         conn.execute("BEGIN IMMEDIATE")
         try:
             _ensure_table(conn)
