@@ -151,6 +151,7 @@ PLAIN = TextOptions(
     sublinear_tf=False,
     char_ngram=0,
     feedback_docs=0,
+    feedback_terms=0,
     bundled_dict=False,
     bundled_synonyms=False,
     bundled_stopwords=False,
@@ -176,6 +177,7 @@ CHOICES: list[tuple[str, dict[str, object]]] = [
     ),
     ("char bigram view (weight 0.5)", {"char_ngram": 0}),
     ("pseudo-relevance feedback (3 docs, 0.5)", {"feedback_docs": 0}),
+    ("feedback cut to 200 terms (speed)", {"feedback_terms": 0}),
 ]
 
 

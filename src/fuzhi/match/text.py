@@ -44,7 +44,8 @@ class TextOptions:
     ``char_ngram`` is the n of the character view (0 turns it off) and ``char_weight`` its
     share of the score; ``feedback_docs`` first-pass hits add ``feedback_weight`` times
     their score-weighted centroid to each query (``feedback_docs=0`` turns feedback off);
-    ``feedback_terms`` > 0 keeps only that many strongest centroid terms (cheaper queries).
+    only the centroid's ``feedback_terms`` strongest terms are added (0: all), which keeps
+    extended queries, and so the second top-k pass, cheap.
     """
 
     field_weights: tuple[tuple[str, float], ...] = (
@@ -63,7 +64,7 @@ class TextOptions:
     char_weight: float = 0.5
     feedback_docs: int = 3
     feedback_weight: float = 0.5
-    feedback_terms: int = 0
+    feedback_terms: int = 200
     user_dicts: tuple[Path, ...] = ()
     synonyms: tuple[Path, ...] = ()
     stopwords: tuple[Path, ...] = ()
