@@ -82,7 +82,12 @@ def find_duplicates(
     model = TextModel.fit(docs, [], options or TextOptions(), cache_dir=cache_dir)
     vectors = model.transform_achievements(docs)
     top = text_top_k(
-        model, vectors, vectors, min(NEIGHBOURS + 1, len(records)), min_score=threshold
+        model,
+        vectors,
+        vectors,
+        min(NEIGHBOURS + 1, len(records)),
+        min_score=threshold,
+        feedback=False,  # plain cosines: feedback would blur what "the same text" means
     )
     links = _UnionFind(len(records))
     strongest = np.zeros(len(records))
