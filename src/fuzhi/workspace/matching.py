@@ -32,6 +32,7 @@ from fuzhi.schema import Kind, Lang, Status
 from fuzhi.workspace.locate import Workspace
 from fuzhi.workspace.records import load_frame
 from fuzhi.workspace.store import get_meta, now, set_meta, transaction
+from fuzhi.workspace.vectors import CachedModel
 
 MAX_REJECTED_EXTRA = 50
 
@@ -79,7 +80,8 @@ def _stored_model(
     version = get_meta(conn, "model_version")
     if version is None or not _model_path(workspace, version).is_file():
         return None
-    return TextModel.load(_model_path(workspace, version), cache_dir=cache_dir)
+    model = TextModel.load(_model_path(workspace, version), cache_dir=cache_dir)
+    return CachedModel.wrap(model, workspace.model_dir / f"vectors-{version}.npz")
 
 
 def _ids_needing_match(conn: sqlite3.Connection, kind: Kind) -> list[str]:
@@ -122,13 +124,14 @@ def match_workspace(
     changed_d: set[str] = set()
     changed_a: set[str] = set()
     if full:
-        model = TextModel.fit(
+        fitted = TextModel.fit(
             documents(achievements, Kind.ACHIEVEMENTS),
             documents(demands, Kind.DEMANDS),
             options.text,
             cache_dir=cache_dir,
             progress=progress,
         )
+        model = CachedModel.wrap(fitted, workspace.model_dir / f"vectors-{fitted.version}.npz")
         result = match_libraries(achievements, demands, run_options, model=model, progress=progress)
         fresh.extend(result.frames())
         changed_d, changed_a = set(demands["id"]), set(achievements["id"])
@@ -304,9 +307,11 @@ def _store(
                 run_id,
             ),
         )
+    if isinstance(model, CachedModel):
+        model.save_vectors()
     if full and model is not None:
-        for old in workspace.model_dir.glob("model-*.npz"):
-            if old.name != _model_path(workspace, model.version).name:
+        for old in workspace.model_dir.glob("*.npz"):
+            if model.version not in old.name:
                 old.unlink(missing_ok=True)
     return report
 
