@@ -226,10 +226,13 @@ def match_libraries(
             top.indices, top.scores, by_demand, d_side, a_side, agree_field, agree_industry, options
         )
         t1 = time.perf_counter()
-        frame["shared_terms"] = [
-            model.shared_terms(d_vec, int(d), a_vec, int(a), options.shared_terms)
-            for d, a in zip(frame.pop("_d"), frame.pop("_a"), strict=True)
-        ]
+        frame["shared_terms"] = model.shared_terms_many(
+            d_vec,
+            frame.pop("_d").to_numpy(),
+            a_vec,
+            frame.pop("_a").to_numpy(),
+            options.shared_terms,
+        )
         timings[f"explain ({direction.value})"] = time.perf_counter() - t1
         frame.insert(0, "direction", direction.value)
         return frame[list(MATCH_COLUMNS)]

@@ -164,25 +164,14 @@ class TextModel:
     ) -> TextModel:
         """Learn vocabulary and IDF from both libraries together."""
         tokenizer = Tokenizer(options.tokenizer_config(), cache_dir=cache_dir)
-        docs = [*achievements, *demands]
         fields = _tokenized_fields(tokenizer, achievements, options.field_weights, progress)
         fields += _tokenized_fields(tokenizer, demands, options.demand_field_weights, progress)
-        word_df: dict[str, int] = {}
-        gram_df: dict[str, int] = {}
-        for doc_fields in fields:
-            doc_words = {w for _, words in doc_fields for w in words}
-            for w in doc_words:
-                word_df[w] = word_df.get(w, 0) + 1
-            if options.char_ngram:
-                doc_grams = {
-                    g for text, _ in doc_fields for g in char_ngrams(text, options.char_ngram)
-                }
-                for g in doc_grams:
-                    gram_df[g] = gram_df.get(g, 0) + 1
-        words = sorted(word_df)
-        grams = sorted(gram_df)
-        df = np.array([word_df[w] for w in words] + [gram_df[g] for g in grams], dtype=np.float64)
-        idf = np.log((1 + len(docs)) / (1 + df)) + 1
+        counts = _count_terms(fields, [1.0] * max((len(f) for f in fields), default=0), options)
+        present = counts.matrix.copy()
+        present.data[:] = 1
+        df = np.bincount(present.indices, minlength=present.shape[1]).astype(np.float64)
+        words, grams, order = counts.sorted_vocabulary()
+        idf = np.log((1 + len(fields)) / (1 + df[order])) + 1
         return cls(options, words, grams, idf, tokenizer)
 
     def transform_achievements(
@@ -205,24 +194,20 @@ class TextModel:
     ) -> TextVectors:
         opts = self.options
         fields = _tokenized_fields(self.tokenizer, docs, field_weights, progress)
-        weights = [w for _, w in field_weights]
+        counts = _count_terms(fields, [w for _, w in field_weights], opts)
         n_words = len(self.words)
         n_cols = n_words + len(self.grams)
-        rows: list[int] = []
-        cols: list[int] = []
-        vals: list[float] = []
         word_index, gram_index = self._word_index, self._gram_index
-        for r, doc_fields in enumerate(fields):
-            for (text, words), weight in zip(doc_fields, weights, strict=True):
-                ids = [word_index[w] for w in words if w in word_index]
-                if opts.char_ngram:
-                    grams = char_ngrams(text, opts.char_ngram)
-                    ids += [gram_index[g] for g in grams if g in gram_index]
-                rows.extend([r] * len(ids))
-                cols.extend(ids)
-                vals.extend([weight] * len(ids))
+        ids = np.array(
+            [word_index.get(w, -1) for w in counts.words]
+            + [gram_index.get(g, -1) for g in counts.grams],
+            dtype=np.int64,
+        )
+        local = counts.matrix.tocoo()
+        cols = ids[local.col]
+        keep = cols >= 0
         tf = sp.csr_matrix(
-            (np.array(vals, dtype=np.float32), (rows, cols)),
+            (local.data[keep], (local.row[keep], cols[keep])),
             shape=(len(docs), n_cols),
             dtype=np.float32,
         )
@@ -248,12 +233,36 @@ class TextModel:
         self, demand: TextVectors, d: int, achievement: TextVectors, a: int, n: int = 5
     ) -> list[str]:
         """Words both texts share, by their contribution to the pair's score, best first."""
+        return self.shared_terms_many(demand, [d], achievement, [a], n)[0]
+
+    def shared_terms_many(
+        self,
+        demand: TextVectors,
+        d: Sequence[int] | np.ndarray,
+        achievement: TextVectors,
+        a: Sequence[int] | np.ndarray,
+        n: int = 5,
+    ) -> list[list[str]]:
+        """``shared_terms`` of many (demand, achievement) pairs at once, in one sparse pass."""
         n_words = len(self.words)
-        q = demand.matrix[d]
-        x = achievement.matrix[a]
-        both = q[:, :n_words].multiply(x[:, :n_words]).tocoo()
-        order = np.lexsort((both.col, -both.data))[:n]
-        return [self.words[int(both.col[i])] for i in order if both.data[i] > 0]
+        d_idx = np.asarray(d, dtype=np.int64)
+        a_idx = np.asarray(a, dtype=np.int64)
+        q = demand.matrix[:, :n_words][d_idx]
+        x = achievement.matrix[:, :n_words][a_idx]
+        both = sp.csr_matrix(q.multiply(x)).tocoo()
+        ok = both.data > 0
+        rows, cols, vals = both.row[ok], both.col[ok], both.data[ok]
+        order = np.lexsort((cols, -vals, rows))
+        rows, cols = rows[order], cols[order]
+        starts = np.searchsorted(rows, np.arange(len(d_idx)))
+        rank = np.arange(len(rows)) - starts[rows] if len(rows) else rows
+        take = rank < n
+        rows, cols = rows[take], cols[take]
+        out: list[list[str]] = [[] for _ in range(len(d_idx))]
+        words = self.words
+        for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
+            out[r].append(words[c])
+        return out
 
     def expand(self, queries: TextVectors, items: TextVectors, first: TopK) -> TextVectors:
         """Pseudo-relevance feedback: add to each query the centroid of its first-pass hits,
@@ -370,6 +379,72 @@ def _tokenized_fields(
     pairs = list(zip(texts, tokens, strict=True))
     width = len(names)
     return [pairs[i : i + width] for i in range(0, len(pairs), width)]
+
+
+@dataclass(frozen=True)
+class _TermCounts:
+    """Field-weighted term counts of documents over their own vocabulary: words, then grams."""
+
+    words: list[str]
+    grams: list[str]
+    matrix: sp.csr_matrix  # documents × (words + grams), float32, duplicates summed
+
+    def sorted_vocabulary(self) -> tuple[list[str], list[str], np.ndarray]:
+        """Words and grams each sorted, and the column order that puts them so."""
+        n_words = len(self.words)
+        word_order = sorted(range(n_words), key=self.words.__getitem__)
+        gram_order = sorted(range(len(self.grams)), key=self.grams.__getitem__)
+        order = np.array(word_order + [n_words + i for i in gram_order], dtype=np.int64)
+        return (
+            [self.words[i] for i in word_order],
+            [self.grams[i] for i in gram_order],
+            order,
+        )
+
+
+def _count_terms(
+    fields: list[list[tuple[str, list[str]]]], weights: Sequence[float], options: TextOptions
+) -> _TermCounts:
+    """One pass over tokenised documents: local term ids and their weighted counts."""
+    word_ids: dict[str, int] = {}
+    gram_ids: dict[str, int] = {}
+    word_cols: list[int] = []
+    gram_cols: list[int] = []
+    word_rows: list[int] = []
+    gram_rows: list[int] = []
+    word_vals: list[float] = []
+    gram_vals: list[float] = []
+    n = options.char_ngram
+    for r, doc_fields in enumerate(fields):
+        for (text, words), weight in zip(doc_fields, weights, strict=False):
+            if words:
+                word_cols += [word_ids.setdefault(w, len(word_ids)) for w in words]
+                word_rows += [r] * len(words)
+                word_vals += [weight] * len(words)
+            if n and text:
+                grams = char_ngrams(text, n)
+                gram_cols += [gram_ids.setdefault(g, len(gram_ids)) for g in grams]
+                gram_rows += [r] * len(grams)
+                gram_vals += [weight] * len(grams)
+    n_words = len(word_ids)
+    matrix = sp.csr_matrix(
+        (
+            np.array(word_vals + gram_vals, dtype=np.float32),
+            (
+                np.array(word_rows + gram_rows, dtype=np.int64),
+                np.concatenate(
+                    [
+                        np.array(word_cols, dtype=np.int64),
+                        np.array(gram_cols, dtype=np.int64) + n_words,
+                    ]
+                ),
+            ),
+        ),
+        shape=(len(fields), n_words + len(gram_ids)),
+        dtype=np.float32,
+    )
+    matrix.sum_duplicates()
+    return _TermCounts(list(word_ids), list(gram_ids), matrix)
 
 
 def _normalize(matrix: sp.spmatrix) -> sp.csr_matrix:
