@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
-from tests.test_report_xlsx import SHEETS_ZH, small_report
+from test_report_xlsx import SHEETS_ZH, small_report
 
 from fuzhi.report.progress_xlsx import write_progress_xlsx
 

@@ -237,7 +237,13 @@ def validate_table(
         columns={table.headers[p]: f.name for p, f in sorted(mapping.items())},
         encoding=table.encoding,
     )
-    return Library(kind, records, problems, [source])
+    library = Library(kind, records, problems, [source])
+    if kind is Kind.EVENTS:
+        # Event logs have rules beyond cell types (known 活动形式, contracts ≤ intents, …).
+        from fuzhi.io.events import validate_events  # events builds on this module
+
+        library = validate_events(library)
+    return library
 
 
 def records_frame(kind: Kind, rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -252,7 +258,8 @@ def records_frame(kind: Kind, rows: list[dict[str, Any]]) -> pd.DataFrame:
         elif f.type is FieldType.DATE:
             frame[f.name] = frame[f.name].astype(object)
         else:
-            frame[f.name] = frame[f.name].fillna("").astype(object)
+            column = frame[f.name].astype(object)
+            frame[f.name] = column.where(column.notna(), "")
     frame[ROW] = frame[ROW].astype("Int64")
     return frame
 
