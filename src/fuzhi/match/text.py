@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from fuzhi.errors import InputError
@@ -120,10 +121,9 @@ class TextVectors:
 
 def char_ngrams(text: str, n: int) -> list[str]:
     """Overlapping n-grams of each Han run of folded text (a shorter run stays whole)."""
-    grams: list[str] = []
-    for run in _HAN_RUN.findall(text):
-        grams.extend(run[i : i + n] for i in range(max(1, len(run) - n + 1)))
-    return grams
+    return [
+        run[i : i + n] for run in _HAN_RUN.findall(text) for i in range(max(1, len(run) - n + 1))
+    ]
 
 
 class TextModel:
@@ -405,46 +405,41 @@ class _TermCounts:
 def _count_terms(
     fields: list[list[tuple[str, list[str]]]], weights: Sequence[float], options: TextOptions
 ) -> _TermCounts:
-    """One pass over tokenised documents: local term ids and their weighted counts."""
-    word_ids: dict[str, int] = {}
-    gram_ids: dict[str, int] = {}
-    word_cols: list[int] = []
-    gram_cols: list[int] = []
-    word_rows: list[int] = []
-    gram_rows: list[int] = []
-    word_vals: list[float] = []
-    gram_vals: list[float] = []
+    """One pass over tokenised documents: local term ids (pandas' C hash table, first seen
+    first) and their weighted counts."""
+    all_words: list[str] = []
+    all_grams: list[str] = []
+    entry_rows: list[int] = []
+    entry_weights: list[float] = []
+    word_lens: list[int] = []
+    gram_lens: list[int] = []
     n = options.char_ngram
     for r, doc_fields in enumerate(fields):
         for (text, words), weight in zip(doc_fields, weights, strict=False):
-            if words:
-                word_cols += [word_ids.setdefault(w, len(word_ids)) for w in words]
-                word_rows += [r] * len(words)
-                word_vals += [weight] * len(words)
-            if n and text:
-                grams = char_ngrams(text, n)
-                gram_cols += [gram_ids.setdefault(g, len(gram_ids)) for g in grams]
-                gram_rows += [r] * len(grams)
-                gram_vals += [weight] * len(grams)
-    n_words = len(word_ids)
+            grams = char_ngrams(text, n) if n and text else []
+            all_words += words
+            all_grams += grams
+            entry_rows.append(r)
+            entry_weights.append(weight)
+            word_lens.append(len(words))
+            gram_lens.append(len(grams))
+    word_codes, word_vocab = pd.factorize(np.array(all_words, dtype=object))
+    gram_codes, gram_vocab = pd.factorize(np.array(all_grams, dtype=object))
+    rows = np.asarray(entry_rows, dtype=np.int64)
+    vals = np.asarray(entry_weights, dtype=np.float32)
     matrix = sp.csr_matrix(
         (
-            np.array(word_vals + gram_vals, dtype=np.float32),
+            np.concatenate([np.repeat(vals, word_lens), np.repeat(vals, gram_lens)]),
             (
-                np.array(word_rows + gram_rows, dtype=np.int64),
-                np.concatenate(
-                    [
-                        np.array(word_cols, dtype=np.int64),
-                        np.array(gram_cols, dtype=np.int64) + n_words,
-                    ]
-                ),
+                np.concatenate([np.repeat(rows, word_lens), np.repeat(rows, gram_lens)]),
+                np.concatenate([word_codes, gram_codes + len(word_vocab)]).astype(np.int64),
             ),
         ),
-        shape=(len(fields), n_words + len(gram_ids)),
+        shape=(len(fields), len(word_vocab) + len(gram_vocab)),
         dtype=np.float32,
     )
     matrix.sum_duplicates()
-    return _TermCounts(list(word_ids), list(gram_ids), matrix)
+    return _TermCounts(list(word_vocab), list(gram_vocab), matrix)
 
 
 def _normalize(matrix: sp.spmatrix) -> sp.csr_matrix:
