@@ -125,6 +125,8 @@ def _nfkc(text: str) -> str:
 
 def _drop_controls(text: str) -> str:
     """Whitespace of any kind becomes a space; other control and format characters go."""
+    if text.isprintable():  # fast path (C): no whitespace but " ", no Cc/Cf characters
+        return text
     return "".join(
         " " if ch.isspace() else ch
         for ch in text
