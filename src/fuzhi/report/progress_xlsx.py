@@ -28,7 +28,8 @@ from fuzhi.io.atomic import atomic_path
 from fuzhi.report.breakdowns import BreakdownRow, TrendRow
 from fuzhi.report.progress import ProgressReport
 from fuzhi.report.progress_labels import label, shown_notes
-from fuzhi.report.writers import display_width, excel_text
+from fuzhi.report.writers import display_width
+from fuzhi.report.xlsx_stream import excel_text
 from fuzhi.schema import FUNNEL, Kind, Lang, field_by_name
 
 INT, MONEY, PCT, DATE = "#,##0", "#,##0.0", "0.0%", "yyyy-mm-dd"

@@ -11,7 +11,6 @@ import datetime as dt
 import itertools
 import json
 import math
-import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -19,16 +18,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.worksheet import Worksheet
-
 from fuzhi.io.atomic import atomic_path
+from fuzhi.report.xlsx_stream import (
+    StreamSheet,
+    Style,
+    write_stream_xlsx,
+)
 
-EXCEL_CELL_LIMIT = 32_767
-_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _CSV_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
 FIXED_TIME = dt.datetime(2000, 1, 1)
 
@@ -40,15 +36,6 @@ class CellKind(StrEnum):
     MONEY = "money"
     DATE = "date"
     NUMBER = "number"
-
-
-_FORMATS = {
-    CellKind.INT: "0",
-    CellKind.PERCENT: "0.0%",
-    CellKind.MONEY: "#,##0.00",
-    CellKind.DATE: "yyyy-mm-dd",
-    CellKind.NUMBER: "0.000",
-}
 
 
 @dataclass(frozen=True)
@@ -68,12 +55,6 @@ class Sheet:
     autofilter: bool = True
 
 
-def excel_text(value: object) -> str:
-    """Text that openpyxl accepts and Excel keeps whole: no control characters, ≤ 32,767."""
-    text = _ILLEGAL.sub("", str(value))
-    return text[:EXCEL_CELL_LIMIT]
-
-
 def display_width(text: str) -> int:
     """Width in Excel's character units: CJK and full-width characters count double."""
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
@@ -86,21 +67,6 @@ def _is_missing(value: object) -> bool:
         return bool(value != value) or (isinstance(value, float) and math.isnan(value))
     except (TypeError, ValueError):
         return False
-
-
-def _cell(ws: Worksheet, value: object, column: Column, header: bool = False) -> WriteOnlyCell:
-    if _is_missing(value) or (isinstance(value, str) and value == ""):
-        return WriteOnlyCell(ws, value=None)
-    if column.kind is CellKind.TEXT or header or isinstance(value, str):
-        cell = WriteOnlyCell(ws, value=excel_text(value))
-        cell.data_type = "s"  # never a formula, whatever the text starts with
-    else:
-        cell = WriteOnlyCell(ws, value=value)
-        if column.kind in _FORMATS:
-            cell.number_format = _FORMATS[column.kind]
-    if column.wrap and not header:
-        cell.alignment = Alignment(wrap_text=True, vertical="top")
-    return cell
 
 
 def _widths(columns: Sequence[Column], sample: list[Sequence[Any]]) -> list[float]:
@@ -117,36 +83,39 @@ def _widths(columns: Sequence[Column], sample: list[Sequence[Any]]) -> list[floa
     return widths
 
 
+_STYLE_OF = {
+    CellKind.TEXT: Style.TEXT,
+    CellKind.INT: Style.INT,
+    CellKind.PERCENT: Style.PERCENT,
+    CellKind.MONEY: Style.MONEY,
+    CellKind.DATE: Style.DATE,
+    CellKind.NUMBER: Style.NUMBER,
+}
+
+
 def write_xlsx(path: Path | str, sheets: Sequence[Sheet]) -> None:
-    """Write sheets in write-only mode (bounded memory) with frozen, filtered, sized headers."""
-    workbook = Workbook(write_only=True)
-    workbook.properties.created = FIXED_TIME
-    workbook.properties.modified = FIXED_TIME
-    header_font = Font(bold=True)
-    header_fill = PatternFill("solid", fgColor="DDEBF7")
+    """Stream sheets (bounded memory) with styled, frozen, filtered and sized headers."""
+    specs = []
     for spec in sheets:
-        ws = workbook.create_sheet(spec.name[:31])
         rows = iter(spec.rows)
         sample = list(itertools.islice(rows, 200))  # column widths come from the first rows
-        for i, width in enumerate(_widths(spec.columns, sample), start=1):
-            ws.column_dimensions[get_column_letter(i)].width = width
-        if spec.freeze:
-            ws.freeze_panes = "A2"
-        count = 0
-        header_cells = []
-        for col in spec.columns:
-            cell = _cell(ws, col.header, col, header=True)
-            cell.font = header_font
-            cell.fill = header_fill
-            header_cells.append(cell)
-        ws.append(header_cells)
-        for row in itertools.chain(sample, rows):
-            ws.append([_cell(ws, v, c) for v, c in zip(row, spec.columns, strict=False)])
-            count += 1
-        if spec.autofilter and spec.columns:
-            ws.auto_filter.ref = f"A1:{get_column_letter(len(spec.columns))}{count + 1}"
+        styles = [
+            Style.WRAP if c.wrap and c.kind is CellKind.TEXT else _STYLE_OF[c.kind]
+            for c in spec.columns
+        ]
+        specs.append(
+            StreamSheet(
+                name=spec.name,
+                headers=[c.header for c in spec.columns],
+                styles=styles,
+                widths=_widths(spec.columns, sample),
+                rows=itertools.chain(sample, rows),
+                freeze=spec.freeze,
+                autofilter=spec.autofilter,
+            )
+        )
     with atomic_path(path) as tmp:
-        workbook.save(tmp)
+        write_stream_xlsx(tmp, specs, FIXED_TIME)
 
 
 def csv_text(value: object) -> str:

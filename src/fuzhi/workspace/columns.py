@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fuzhi.io.parse import parse_date, parse_money
-from fuzhi.report.writers import excel_text
+from fuzhi.report.xlsx_stream import excel_text
 from fuzhi.schema import Kind, Lang, Status, field_by_name, header_key
 
 TRACKING_SHEET = ("跟踪", "Tracking")

@@ -28,7 +28,8 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from fuzhi import __version__
 from fuzhi.io.atomic import atomic_path
 from fuzhi.regions import matches_region, parse_place
-from fuzhi.report.writers import FIXED_TIME, display_width, excel_text
+from fuzhi.report.writers import FIXED_TIME, display_width
+from fuzhi.report.xlsx_stream import excel_text
 from fuzhi.schema import Lang, Status
 from fuzhi.workspace.columns import (
     COLUMNS,
