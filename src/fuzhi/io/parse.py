@@ -102,6 +102,8 @@ def _is_missing(value: object) -> bool:
 
 def _as_number(value: object) -> int | float | None:
     """A Python int or float for numeric cells (numpy scalars included, bool excluded)."""
+    if type(value) is float or type(value) is int:  # fast path: what readers return
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         return None
     if isinstance(value, numbers.Integral):
@@ -136,17 +138,20 @@ def _drop_controls(text: str) -> str:
 
 def clean_text(value: object) -> str:
     """Normalise a cell to display text: "" for empty, 1001.0 → "1001", NFKC, one-space runs."""
-    if _is_missing(value):
+    if type(value) is str:  # the common case, kept off the numeric checks below
+        text = value
+    elif _is_missing(value):
         return ""
-    number = _as_number(value)
-    if number is not None:
+    elif (number := _as_number(value)) is not None:
         text = _number_text(number)
     elif isinstance(value, dt.datetime):
         text = value.date().isoformat() if value.time() == dt.time() else value.isoformat(" ")
     else:
         text = str(value)
-    text = " ".join(_nfkc(_drop_controls(text)).split())
-    return text[:EXCEL_CELL_LIMIT].rstrip()
+    text = _drop_controls(text)
+    if not unicodedata.is_normalized("NFKC", text):  # C check; most cells are already NFKC
+        text = _nfkc(text)
+    return " ".join(text.split())[:EXCEL_CELL_LIMIT].rstrip()
 
 
 def _compact(value: object) -> str:
