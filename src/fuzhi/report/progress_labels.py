@@ -6,7 +6,12 @@ spelled once. ``label(key, lang)`` returns the Chinese text unless ``lang`` is "
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from fuzhi.schema import Lang
+
+if TYPE_CHECKING:  # progress builds on these labels; only the type is needed here
+    from fuzhi.report.progress import ProgressReport
 
 LABELS: dict[str, tuple[str, str]] = {
     # sheets
@@ -168,3 +173,17 @@ def shown_notes(notes: list[str]) -> list[str]:
         return list(notes)
     parts = ("no_data_in_period", "no_events_in_period", "no_match_activity_in_period")
     return ["no_data_in_period", *(n for n in notes if n not in parts)]
+
+
+def caption(report: ProgressReport, lang: Lang | str = Lang.ZH) -> str:
+    """The line under a report's title: period, its dates, the as-of date, the comparison."""
+    p = report.period
+    return label(
+        "caption",
+        lang,
+        period=p.label(lang),
+        start=p.start.isoformat(),
+        end=p.end.isoformat(),
+        as_of=report.as_of.isoformat(),
+        previous=report.previous.label(lang),
+    )

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fuzhi.io.atomic import atomic_path
 from fuzhi.report.progress import ProgressReport
-from fuzhi.report.progress_labels import label, shown_notes
+from fuzhi.report.progress_labels import caption, label, shown_notes
 from fuzhi.schema import Lang, Status
 
 SUMMARY_KEYS = (
@@ -43,15 +43,7 @@ def progress_markdown(report: ProgressReport, lang: Lang | str = Lang.ZH) -> str
     lines = [
         f"# {label('title', lang)}：{p.label(lang)}" if zh else f"# {label('title', lang)}: {p}",
         "",
-        label(
-            "caption",
-            lang,
-            period=p.label(lang),
-            start=p.start.isoformat(),
-            end=p.end.isoformat(),
-            as_of=report.as_of.isoformat(),
-            previous=report.previous.label(lang),
-        ),
+        caption(report, lang),
         "",
     ]
     for note in shown_notes(report.notes):

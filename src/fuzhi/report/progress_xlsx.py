@@ -27,7 +27,7 @@ from openpyxl.writer.excel import ExcelWriter
 from fuzhi.io.atomic import atomic_path
 from fuzhi.report.breakdowns import BreakdownRow, TrendRow
 from fuzhi.report.progress import ProgressReport
-from fuzhi.report.progress_labels import label, shown_notes
+from fuzhi.report.progress_labels import caption, label, shown_notes
 from fuzhi.report.writers import display_width
 from fuzhi.report.xlsx_stream import excel_text
 from fuzhi.schema import FUNNEL, Kind, Lang, field_by_name
@@ -100,18 +100,8 @@ class _Writer:
 
 def _overview(ws: Worksheet, report: ProgressReport, lang: str) -> None:
     w = _Writer(ws)
-    p = report.period
     w.title(1, label("title", lang), TITLE_FONT)
-    caption = label(
-        "caption",
-        lang,
-        period=p.label(lang),
-        start=p.start.isoformat(),
-        end=p.end.isoformat(),
-        as_of=report.as_of.isoformat(),
-        previous=report.previous.label(lang),
-    )
-    w.put(2, 1, caption, wide=False)
+    w.put(2, 1, caption(report, lang), wide=False)
     row = 3
     for note in shown_notes(report.notes):
         w.put(row, 1, label(f"note.{note}", lang), wide=False).font = BEHIND_FONT
