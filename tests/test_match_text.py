@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from fuzhi.errors import InputError
-from fuzhi.match.text import TextModel, TextOptions, char_ngrams, text_top_k
+from fuzhi.match.text import TextModel, TextOptions, text_top_k
 
 ACHIEVEMENTS = [
     {
@@ -94,9 +94,28 @@ def test_shared_terms_are_words(fitted: TextModel) -> None:
     assert fitted.shared_terms(d, 0, a, 1) == []
 
 
-def test_char_ngrams() -> None:
-    assert char_ngrams("数字孪生, ai 边缘", 2) == ["数字", "字孪", "孪生", "边缘"]
-    assert char_ngrams("云", 2) == ["云"]
+def test_fit_transform_gives_the_transform_vectors(fitted: TextModel, tmp_path: Path) -> None:
+    model, a, d = TextModel.fit_transform(ACHIEVEMENTS, DEMANDS, cache_dir=tmp_path)
+    assert model.version == fitted.version
+    assert abs(a.matrix - fitted.transform_achievements(ACHIEVEMENTS).matrix).max() == 0
+    assert abs(d.matrix - fitted.transform_demands(DEMANDS).matrix).max() == 0
+
+
+def test_character_view_holds_the_bigrams(fitted: TextModel) -> None:
+    assert {"钢板", "表面", "缺陷", "机器", "器视", "汽车"} <= set(fitted.grams)
+    assert fitted.grams == sorted(fitted.grams)
+    assert all(1 <= len(g) <= 2 for g in fitted.grams)
+
+
+def test_unknown_terms_are_ignored(fitted: TextModel) -> None:
+    v = fitted.transform_demands([{"title": "缺陷 zzqx 鑫鑫"}, {"title": ""}]).matrix
+    assert v[0].nnz > 0 and v[1].nnz == 0
+    assert v.indices.max() < len(fitted.words) + len(fitted.grams)
+
+
+def test_char_ngram_range_is_checked() -> None:
+    with pytest.raises(ValueError, match="char_ngram"):
+        TextOptions(char_ngram=5)
 
 
 def test_deterministic_version_and_vectors(tmp_path: Path) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -83,11 +85,11 @@ def test_cache_hit_skips_segmentation(tmp_path: Path, monkeypatch: pytest.Monkey
     first = Tokenizer(cache_dir=tmp_path).tokenize_many(texts)
     assert first[2] == [] and first[0] == first[3]
 
-    def fail(*args: object, **kwargs: object) -> list[list[str]]:
+    def fail(*args: object, **kwargs: object) -> list[str]:
         assert not args[1], "cache should have served every text"
         return []
 
-    monkeypatch.setattr(Tokenizer, "_tokens_many", fail)
+    monkeypatch.setattr(Tokenizer, "_join_many", fail)
     assert Tokenizer(cache_dir=tmp_path).tokenize_many(texts) == first
 
 
@@ -110,12 +112,36 @@ def test_corrupt_cache_is_ignored(tmp_path: Path) -> None:
     assert Tokenizer(cache_dir=tmp_path).tokenize_many(["边缘计算"]) == [["边缘计算"]]
 
 
-def test_parallel_tokenisation_matches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("engine", ["jieba", "auto"])
+def test_parallel_tokenisation_matches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: tk.Engine
+) -> None:
     monkeypatch.setattr(tk, "_PARALLEL_MIN_TEXTS", 2)
     texts = ["工业互联网平台", "数字孪生车间", "碳纤维复合材料的制备", "边缘计算"]
-    tok = Tokenizer(cache_dir=tmp_path, engine="jieba")
+    tok = Tokenizer(cache_dir=tmp_path, engine=engine)
     serial = [tok.tokenize(t) for t in texts]  # no token cache involved
     assert tok.tokenize_many(texts, n_jobs=2) == serial
+
+
+def test_fold_many_is_fold(tokenizer: Tokenizer) -> None:
+    texts = ["數位孿生 ＡＢＣ", "", "数字孪生", "臺灣 il-6", "Ｘ"] * 3
+    assert tokenizer.fold_many(texts) == [tokenizer.fold(t) for t in texts]
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4])
+def test_char_ngram_codes(n: int) -> None:
+    texts = ["数字孪生, ai 边缘", "云", "", "abc", "云,数字孪生平台x机器"]
+    codes, text = tk.char_ngram_codes(texts, n)
+    expected = [
+        (i, run[j : j + n])
+        for i, t in enumerate(texts)
+        for run in re.findall("[\u3400-\u4dbf\u4e00-\u9fff]+", t)
+        for j in range(max(1, len(run) - n + 1))
+    ]
+    grams = tk.ngram_strings(codes, n)
+    assert list(zip(text.tolist(), grams, strict=True)) == expected
+    assert (tk.ngram_codes(grams, n) == codes).all()
+    assert [grams[i] for i in np.argsort(codes, kind="stable")] == sorted(grams)
 
 
 @given(text=st.text(max_size=60))

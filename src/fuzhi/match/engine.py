@@ -184,10 +184,13 @@ def match_libraries(
     demands = demands.sort_values("id", kind="stable").reset_index(drop=True)
     a_docs, d_docs = documents(achievements, Kind.ACHIEVEMENTS), documents(demands, Kind.DEMANDS)
     if model is None:
-        model = TextModel.fit(a_docs, d_docs, options.text, cache_dir=cache_dir, progress=progress)
+        model, a_vec, d_vec = TextModel.fit_transform(
+            a_docs, d_docs, options.text, cache_dir=cache_dir, progress=progress
+        )
+    else:
+        a_vec, d_vec = model.transform_achievements(a_docs), model.transform_demands(d_docs)
     d_only = _id_mask(demands, only_demands)
     a_only = _id_mask(achievements, only_achievements)
-    a_vec, d_vec = model.transform_achievements(a_docs), model.transform_demands(d_docs)
     timings["vectorise"] = time.perf_counter() - start
 
     vocabs: dict[str, dict[str, int]] = {

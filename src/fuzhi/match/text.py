@@ -16,7 +16,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,14 +25,24 @@ import pandas as pd
 import scipy.sparse as sp
 
 from fuzhi.errors import InputError
-from fuzhi.match.tokenize import Tokenizer, TokenizerConfig
+from fuzhi.match.tokenize import (
+    MAX_NGRAM,
+    Tokenizer,
+    TokenizerConfig,
+    char_ngram_codes,
+    ngram_codes,
+    ngram_strings,
+)
 from fuzhi.match.topk import TopK, sparse_top_k
 
 Doc = Mapping[str, str]
 Progress = Callable[[str, int, int], None]
+FieldWeights = tuple[tuple[str, float], ...]
 
-_HAN_RUN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff]+")
 _FORMAT = 1
+_CHUNK_DOCS = 8192  # documents counted at a time (bounds the memory of raw tokens)
+_NO_GRAMS = np.zeros(0, dtype=np.uint64)
+_NO_TEXTS = np.zeros(0, dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,10 @@ class TextOptions:
     bundled_stopwords: bool = True
     to_simplified: bool = True
     drop_numbers: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.char_ngram <= MAX_NGRAM:
+            raise ValueError(f"char_ngram {self.char_ngram}: expected 0 (off) to {MAX_NGRAM}")
 
     def tokenizer_config(self) -> TokenizerConfig:
         return TokenizerConfig(
@@ -119,13 +132,6 @@ class TextVectors:
         return int(self.matrix.shape[0])
 
 
-def char_ngrams(text: str, n: int) -> list[str]:
-    """Overlapping n-grams of each Han run of folded text (a shorter run stays whole)."""
-    return [
-        run[i : i + n] for run in _HAN_RUN.findall(text) for i in range(max(1, len(run) - n + 1))
-    ]
-
-
 class TextModel:
     """Vocabulary, IDF and options; turns documents into ``TextVectors``."""
 
@@ -142,8 +148,8 @@ class TextModel:
         self.grams = grams
         self.idf = idf.astype(np.float32)
         self.tokenizer = tokenizer
-        self._word_index = {w: i for i, w in enumerate(words)}
-        self._gram_index = {g: i + len(words) for i, g in enumerate(grams)}
+        self._word_lookup = pd.Index(np.array(words, dtype=object))
+        self._gram_codes = ngram_codes(grams, options.char_ngram) if grams else _NO_GRAMS
         digest = hashlib.blake2b(digest_size=12)
         digest.update(json.dumps(options.to_json(), sort_keys=True).encode())
         digest.update(tokenizer.version.encode())
@@ -163,16 +169,45 @@ class TextModel:
         progress: Progress | None = None,
     ) -> TextModel:
         """Learn vocabulary and IDF from both libraries together."""
+        fitted = cls.fit_transform(
+            achievements, demands, options, cache_dir=cache_dir, progress=progress
+        )
+        return fitted[0]
+
+    @classmethod
+    def fit_transform(
+        cls,
+        achievements: Sequence[Doc],
+        demands: Sequence[Doc],
+        options: TextOptions = TextOptions(),
+        *,
+        cache_dir: Path | None = None,
+        progress: Progress | None = None,
+    ) -> tuple[TextModel, TextVectors, TextVectors]:
+        """``fit``, and the vectors of both libraries, segmenting and counting each text once
+        (the same vectors as ``transform_achievements`` and ``transform_demands`` give)."""
         tokenizer = Tokenizer(options.tokenizer_config(), cache_dir=cache_dir)
-        fields = _tokenized_fields(tokenizer, achievements, options.field_weights, progress)
-        fields += _tokenized_fields(tokenizer, demands, options.demand_field_weights, progress)
-        counts = _count_terms(fields, [1.0] * max((len(f) for f in fields), default=0), options)
-        present = counts.matrix.copy()
-        present.data[:] = 1
-        df = np.bincount(present.indices, minlength=present.shape[1]).astype(np.float64)
-        words, grams, order = counts.sorted_vocabulary()
-        idf = np.log((1 + len(fields)) / (1 + df[order])) + 1
-        return cls(options, words, grams, idf, tokenizer)
+        libraries = [(achievements, options.field_weights), (demands, options.demand_field_weights)]
+        counts = _count_terms(tokenizer, libraries, options.char_ngram, progress)
+        n_docs, n_words = counts.matrix.shape[0], len(counts.words)
+        df = np.bincount(counts.matrix.indices, minlength=counts.matrix.shape[1])
+        word_order = sorted(range(n_words), key=counts.words.__getitem__)
+        gram_order = np.argsort(counts.grams, kind="stable")
+        order = np.concatenate([np.array(word_order, dtype=np.int64), n_words + gram_order])
+        idf = np.log((1 + n_docs) / (1 + df[order].astype(np.float64))) + 1
+        n = options.char_ngram
+        grams = ngram_strings(counts.grams[gram_order], n) if n else []
+        model = cls(options, [counts.words[i] for i in word_order], grams, idf, tokenizer)
+        column = np.empty(len(order), dtype=np.int32)
+        column[order] = np.arange(len(order), dtype=np.int32)
+        tf = counts.matrix
+        vectors = model._vectors(sp.csr_matrix((tf.data, column[tf.indices], tf.indptr), tf.shape))
+        n_a = len(achievements)
+        return (
+            model,
+            TextVectors(vectors[:n_a], model.version),
+            TextVectors(vectors[n_a:], model.version),
+        )
 
     def transform_achievements(
         self, docs: Sequence[Doc], progress: Progress | None = None
@@ -187,47 +222,44 @@ class TextModel:
         return self._transform(docs, self.options.demand_field_weights, progress)
 
     def _transform(
-        self,
-        docs: Sequence[Doc],
-        field_weights: tuple[tuple[str, float], ...],
-        progress: Progress | None,
+        self, docs: Sequence[Doc], field_weights: FieldWeights, progress: Progress | None
     ) -> TextVectors:
-        opts = self.options
-        fields = _tokenized_fields(self.tokenizer, docs, field_weights, progress)
-        counts = _count_terms(fields, [w for _, w in field_weights], opts)
+        counts = _count_terms(
+            self.tokenizer, [(docs, field_weights)], self.options.char_ngram, progress
+        )
         n_words = len(self.words)
-        n_cols = n_words + len(self.grams)
-        word_index, gram_index = self._word_index, self._gram_index
-        ids = np.array(
-            [word_index.get(w, -1) for w in counts.words]
-            + [gram_index.get(g, -1) for g in counts.grams],
-            dtype=np.int64,
-        )
-        local = counts.matrix.tocoo()
-        cols = ids[local.col]
+        word_cols = self._word_lookup.get_indexer(np.array(counts.words, dtype=object))
+        at = np.searchsorted(self._gram_codes, counts.grams)
+        known = at < len(self._gram_codes)
+        known[known] = self._gram_codes[at[known]] == counts.grams[known]
+        column = np.concatenate([word_cols, np.where(known, n_words + at, -1)])
+        tf = counts.matrix
+        cols = column[tf.indices]
         keep = cols >= 0
-        tf = sp.csr_matrix(
-            (local.data[keep], (local.row[keep], cols[keep])),
-            shape=(len(docs), n_cols),
-            dtype=np.float32,
-        )
-        tf.sum_duplicates()
+        indptr = np.concatenate([[0], np.cumsum(keep)])[tf.indptr]
+        tf = sp.csr_matrix((tf.data[keep], cols[keep], indptr), shape=(len(docs), len(self.idf)))
+        return TextVectors(self._vectors(tf), self.version)
+
+    def _vectors(self, tf: sp.csr_matrix) -> sp.csr_matrix:
+        """Weighted term counts (columns of this model) → damped, IDF-weighted, each view
+        L2-normalised, joined as √(1−w)·words ⊕ √w·grams and normalised again."""
+        opts = self.options
+        data = tf.data.astype(np.float32)
         if opts.sublinear_tf:
-            big = tf.data >= 1
-            tf.data[big] = 1 + np.log(tf.data[big])
-        tf.data *= self.idf[tf.indices]
-        words_part = _normalize(tf[:, :n_words])
-        matrix = words_part
-        if opts.char_ngram:
-            grams_part = _normalize(tf[:, n_words:])
-            matrix = sp.hstack(
-                [
-                    words_part * np.float32(np.sqrt(1 - opts.char_weight)),
-                    grams_part * np.float32(np.sqrt(opts.char_weight)),
-                ],
-                format="csr",
-            )
-        return TextVectors(_normalize(matrix), self.version)
+            big = data >= 1
+            data[big] = 1 + np.log(data[big])
+        data *= self.idf[tf.indices]
+        n_rows = tf.shape[0]
+        rows = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(tf.indptr))
+        view = rows * 2 + (tf.indices >= len(self.words))  # (row, words or grams)
+        del rows
+        squares = np.bincount(view, np.square(data), minlength=2 * n_rows).reshape(n_rows, 2)
+        share = np.array([1 - opts.char_weight, opts.char_weight]) if opts.char_ngram else 1.0
+        shares = np.where(squares > 0, share, 0.0)
+        total = shares.sum(axis=1, keepdims=True)
+        scale = np.sqrt(shares / np.where(squares > 0, squares, 1) / np.where(total > 0, total, 1))
+        data *= scale.ravel().astype(np.float32)[view]
+        return sp.csr_matrix((data, tf.indices, tf.indptr), shape=tf.shape)
 
     def shared_terms(
         self, demand: TextVectors, d: int, achievement: TextVectors, a: int, n: int = 5
@@ -366,80 +398,94 @@ def text_top_k(
     )
 
 
-def _tokenized_fields(
-    tokenizer: Tokenizer,
-    docs: Sequence[Doc],
-    field_weights: tuple[tuple[str, float], ...],
-    progress: Progress | None,
-) -> list[list[tuple[str, list[str]]]]:
-    """Per document, per weighted field: folded text and tokens (missing fields are empty)."""
-    names = [name for name, _ in field_weights]
-    texts = [tokenizer.fold(str(doc.get(name) or "")) for doc in docs for name in names]
-    tokens = tokenizer.tokenize_folded(texts, progress=progress)
-    pairs = list(zip(texts, tokens, strict=True))
-    width = len(names)
-    return [pairs[i : i + width] for i in range(0, len(pairs), width)]
-
-
 @dataclass(frozen=True)
 class _TermCounts:
     """Field-weighted term counts of documents over their own vocabulary: words, then grams."""
 
     words: list[str]
-    grams: list[str]
+    grams: np.ndarray  # uint64 n-gram codes (``char_ngram_codes``)
     matrix: sp.csr_matrix  # documents × (words + grams), float32, duplicates summed
-
-    def sorted_vocabulary(self) -> tuple[list[str], list[str], np.ndarray]:
-        """Words and grams each sorted, and the column order that puts them so."""
-        n_words = len(self.words)
-        word_order = sorted(range(n_words), key=self.words.__getitem__)
-        gram_order = sorted(range(len(self.grams)), key=self.grams.__getitem__)
-        order = np.array(word_order + [n_words + i for i in gram_order], dtype=np.int64)
-        return (
-            [self.words[i] for i in word_order],
-            [self.grams[i] for i in gram_order],
-            order,
-        )
 
 
 def _count_terms(
-    fields: list[list[tuple[str, list[str]]]], weights: Sequence[float], options: TextOptions
+    tokenizer: Tokenizer,
+    libraries: Sequence[tuple[Sequence[Doc], FieldWeights]],
+    n: int,
+    progress: Progress | None,
 ) -> _TermCounts:
-    """One pass over tokenised documents: local term ids (pandas' C hash table, first seen
-    first) and their weighted counts."""
-    all_words: list[str] = []
-    all_grams: list[str] = []
-    entry_rows: list[int] = []
-    entry_weights: list[float] = []
-    word_lens: list[int] = []
-    gram_lens: list[int] = []
-    n = options.char_ngram
-    for r, doc_fields in enumerate(fields):
-        for (text, words), weight in zip(doc_fields, weights, strict=False):
-            grams = char_ngrams(text, n) if n and text else []
-            all_words += words
-            all_grams += grams
-            entry_rows.append(r)
-            entry_weights.append(weight)
-            word_lens.append(len(words))
-            gram_lens.append(len(grams))
-    word_codes, word_vocab = pd.factorize(np.array(all_words, dtype=object))
-    gram_codes, gram_vocab = pd.factorize(np.array(all_grams, dtype=object))
-    rows = np.asarray(entry_rows, dtype=np.int64)
-    vals = np.asarray(entry_weights, dtype=np.float32)
+    """Fold and segment every weighted field once, then count words and character n-grams
+    per chunk of documents (bounded memory) and join the chunks' vocabularies."""
+    texts: list[str] = []
+    rows: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
+    weights: list[np.ndarray] = [np.zeros(0, dtype=np.float32)]
+    n_docs = 0
+    for docs, field_weights in libraries:
+        names = [name for name, _ in field_weights]
+        texts += [str(doc.get(name) or "") for doc in docs for name in names]
+        rows.append(n_docs + np.repeat(np.arange(len(docs)), len(names)))
+        weights.append(np.tile(np.array([w for _, w in field_weights], np.float32), len(docs)))
+        n_docs += len(docs)
+    folded = tokenizer.fold_many(texts)
+    del texts
+    tokens = tokenizer.tokens_joined(folded, progress=progress)
+    text_row, text_weight = np.concatenate(rows), np.concatenate(weights)
+    parts = []
+    for lo in range(0, n_docs, _CHUNK_DOCS):
+        hi = min(n_docs, lo + _CHUNK_DOCS)
+        a, b = np.searchsorted(text_row, [lo, hi])
+        parts.append(
+            _count_chunk(folded[a:b], tokens[a:b], text_row[a:b] - lo, text_weight[a:b], hi - lo, n)
+        )
+    return _join_chunks(parts, n_docs)
+
+
+def _count_chunk(
+    folded: list[str], tokens: list[str], rows: np.ndarray, weights: np.ndarray, n_rows: int, n: int
+) -> _TermCounts:
+    n_tokens = np.fromiter((t.count(" ") + 1 if t else 0 for t in tokens), np.int64, len(tokens))
+    words = " ".join([t for t in tokens if t]).split(" ") if n_tokens.any() else []
+    word_codes, word_vocab = pd.factorize(np.array(words, dtype=object))
+    del words
+    word_text = np.repeat(np.arange(len(tokens)), n_tokens)
+    gram_raw, gram_text = char_ngram_codes(folded, n) if n else (_NO_GRAMS, _NO_TEXTS)
+    gram_codes, gram_vocab = pd.factorize(gram_raw)
+    text = np.concatenate([word_text, gram_text])
     matrix = sp.csr_matrix(
         (
-            np.concatenate([np.repeat(vals, word_lens), np.repeat(vals, gram_lens)]),
-            (
-                np.concatenate([np.repeat(rows, word_lens), np.repeat(rows, gram_lens)]),
-                np.concatenate([word_codes, gram_codes + len(word_vocab)]).astype(np.int64),
-            ),
+            weights[text],
+            (rows[text], np.concatenate([word_codes, gram_codes + len(word_vocab)])),
         ),
-        shape=(len(fields), len(word_vocab) + len(gram_vocab)),
+        shape=(n_rows, len(word_vocab) + len(gram_vocab)),
         dtype=np.float32,
     )
     matrix.sum_duplicates()
-    return _TermCounts(list(word_vocab), list(gram_vocab), matrix)
+    return _TermCounts(list(word_vocab), np.asarray(gram_vocab, dtype=np.uint64), matrix)
+
+
+def _join_chunks(parts: list[_TermCounts], n_docs: int) -> _TermCounts:
+    """Stack chunks' rows over the union of their vocabularies (first seen first)."""
+    word_ids, words = pd.factorize(np.array([w for p in parts for w in p.words], dtype=object))
+    gram_ids, grams = pd.factorize(np.concatenate([_NO_GRAMS, *(p.grams for p in parts)]))
+    indices, data, indptr = [], [], [np.zeros(1, dtype=np.int64)]
+    w_at = g_at = nnz = 0
+    for p in parts:
+        n_w, n_g = len(p.words), len(p.grams)
+        cols = np.concatenate(
+            [word_ids[w_at : w_at + n_w], len(words) + gram_ids[g_at : g_at + n_g]]
+        )
+        indices.append(cols[p.matrix.indices].astype(np.int32))
+        data.append(p.matrix.data)
+        indptr.append(p.matrix.indptr[1:] + nnz)
+        w_at, g_at, nnz = w_at + n_w, g_at + n_g, nnz + p.matrix.nnz
+    matrix = sp.csr_matrix(
+        (
+            np.concatenate([np.zeros(0, dtype=np.float32), *data]),
+            np.concatenate([np.zeros(0, dtype=np.int32), *indices]),
+            np.concatenate(indptr),
+        ),
+        shape=(n_docs, len(words) + len(grams)),
+    )
+    return _TermCounts(list(words), np.asarray(grams, dtype=np.uint64), matrix)
 
 
 def _normalize(matrix: sp.spmatrix) -> sp.csr_matrix:

@@ -15,7 +15,6 @@ import hashlib
 import logging
 import os
 import re
-import sqlite3
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -25,9 +24,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import platformdirs
 
 from fuzhi.errors import InputError
+from fuzhi.match.token_cache import TokenCache
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ _HAN = "\u3400-\u4dbf\u4e00-\u9fff"
 _PIECES = re.compile(rf"(?P<han>[{_HAN}]+)|(?P<word>[^\W_{_HAN}]+(?:[-.][^\W_{_HAN}]+)*)")
 _NUMBER = re.compile(r"^[\d.\-]+$")
 _PARALLEL_MIN_TEXTS = 20_000
+_FOLD_BATCH = 50_000
+MAX_NGRAM = 4  # n-gram codes hold 4 Han code points of 16 bits in a uint64
 # Bumped whenever the segmentation rules in this module change, so cached tokens are rebuilt.
 _RULES_VERSION = "1"
 
@@ -90,6 +93,26 @@ def normalize_text(text: str, *, to_simplified: bool = True) -> str:
     if to_simplified and not _traditional_only().isdisjoint(folded):
         folded = str(_t2s().convert(folded))
     return folded
+
+
+@cache
+def _traditional_table() -> np.ndarray:
+    """A flag per code point: is it a traditional-only character."""
+    table = np.zeros(0x110000, dtype=bool)
+    table[[ord(c) for c in _traditional_only()]] = True
+    return table
+
+
+def _holding_traditional(texts: Sequence[str]) -> list[int]:
+    """Indices of the texts that hold a traditional-only character (one NumPy pass)."""
+    if not texts:
+        return []
+    joined = "\n".join(texts).encode("utf-32-le", "surrogatepass")
+    hits = np.flatnonzero(_traditional_table()[np.frombuffer(joined, dtype=np.uint32)])
+    if not hits.size:
+        return []
+    starts = np.cumsum([0] + [len(t) + 1 for t in texts[:-1]])
+    return [int(i) for i in np.unique(np.searchsorted(starts, hits, side="right") - 1)]
 
 
 @dataclass(frozen=True)
@@ -228,121 +251,70 @@ class Tokenizer:
         """The normalised text that tokens are cut from."""
         return normalize_text(text, to_simplified=self.config.to_simplified) if text else ""
 
+    def fold_many(self, texts: Sequence[str]) -> list[str]:
+        """``fold`` of many texts; the traditional-character test runs once over all of them."""
+        folded = [unicodedata.normalize("NFKC", t).lower() if t else "" for t in texts]
+        if self.config.to_simplified:
+            for lo in range(0, len(folded), _FOLD_BATCH):
+                for i in _holding_traditional(folded[lo : lo + _FOLD_BATCH]):
+                    folded[lo + i] = str(_t2s().convert(folded[lo + i]))
+        return folded
+
     def tokenize_many(
         self, texts: Sequence[str], *, progress: Progress | None = None, n_jobs: int = 2
     ) -> list[list[str]]:
         """Tokens of many texts, served from the token cache where possible."""
-        return self.tokenize_folded([self.fold(t) for t in texts], progress=progress, n_jobs=n_jobs)
+        return self.tokenize_folded(self.fold_many(texts), progress=progress, n_jobs=n_jobs)
 
     def tokenize_folded(
         self, folded: Sequence[str], *, progress: Progress | None = None, n_jobs: int = 2
     ) -> list[list[str]]:
         """Like ``tokenize_many`` for texts already passed through ``fold``."""
-        texts = folded
+        joined = self.tokens_joined(folded, progress=progress, n_jobs=n_jobs)
+        return [s.split(" ") if s else [] for s in joined]
+
+    def tokens_joined(
+        self, folded: Sequence[str], *, progress: Progress | None = None, n_jobs: int = 2
+    ) -> list[str]:
+        """Each folded text's tokens joined by spaces (the cached form): one cache read, and
+        only texts missing from it are segmented (in ``n_jobs`` processes when many)."""
         cache = TokenCache(self.cache_dir / "tokens.sqlite")
         keys = [self._key(f) for f in folded]
         found = cache.get_many(keys)
-        missing = sorted({i for i, f in enumerate(folded) if f and keys[i] not in found})
+        todo: dict[bytes, str] = {}
+        for key, text in zip(keys, folded, strict=True):
+            if text and key not in found:
+                todo[key] = text
+        total, done = len(folded), len(folded) - len(todo)
         if progress:
-            progress("tokenize", len(texts) - len(missing), len(texts))
-        unique: dict[bytes, str] = {keys[i]: folded[i] for i in missing}
-        fresh = self._tokens_many(
-            list(unique.values()), n_jobs, progress, len(texts) - len(missing), len(texts)
-        )
-        new = dict(zip(unique, fresh, strict=True))
-        cache.put_many(new)
+            progress("tokenize", done, total)
+        joined = self._join_many(list(todo.values()), n_jobs, progress, done, total)
+        fresh = dict(zip(todo, joined, strict=True))
+        cache.put_many(fresh)
         cache.close()
-        found.update(new)
+        found.update(fresh)
         if progress:
-            progress("tokenize", len(texts), len(texts))
-        return [list(found[k]) if f else [] for k, f in zip(keys, folded, strict=True)]
+            progress("tokenize", total, total)
+        return [found[k] if f else "" for k, f in zip(keys, folded, strict=True)]
 
     def _key(self, folded: str) -> bytes:
         return hashlib.blake2b(f"{self.version}\0{folded}".encode(), digest_size=16).digest()
 
-    def _tokens_many(
+    def _join_many(
         self, folded: list[str], n_jobs: int, progress: Progress | None, done: int, total: int
-    ) -> list[list[str]]:
-        uses_rjieba = _resolve_engine(self.engine) == "rjieba"
-        if n_jobs > 1 and not uses_rjieba and len(folded) >= _PARALLEL_MIN_TEXTS:
+    ) -> list[str]:
+        if n_jobs > 1 and len(folded) >= _PARALLEL_MIN_TEXTS:
+            self._segmenter()  # forked workers inherit the loaded segmenter
             chunk = -(-len(folded) // (4 * n_jobs))
             parts = [folded[i : i + chunk] for i in range(0, len(folded), chunk)]
-            out: list[list[str]] = []
+            out: list[str] = []
             with ProcessPoolExecutor(n_jobs, initializer=_init_worker, initargs=(self,)) as pool:
                 for part in pool.map(_work, parts):
                     out.extend(part)
                     if progress:
                         progress("tokenize", done + len(out), total)
             return out
-        return [self._tokens(f) for f in folded]
-
-
-class TokenCache:
-    """Tokens by text key in one SQLite file (WAL, so concurrent runs are safe).
-
-    Any SQLite error (a corrupt or unwritable file, a lock held too long) turns the cache off
-    for this run with a warning: a cache must never stop a match.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._db: sqlite3.Connection | None = None
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(path, timeout=10.0)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS tokens (key BLOB PRIMARY KEY, tokens TEXT NOT NULL)"
-                " WITHOUT ROWID"
-            )
-            self._db = db
-        except (sqlite3.Error, OSError) as exc:
-            self._disable(exc)
-
-    def _disable(self, exc: Exception) -> None:
-        log.warning("token cache %s not used: %s", self.path, exc)
-        if self._db is not None:
-            self._db.close()
-        self._db = None
-
-    def get_many(self, keys: Sequence[bytes]) -> dict[bytes, list[str]]:
-        """Cached tokens of those keys that are present."""
-        found: dict[bytes, list[str]] = {}
-        if self._db is None:
-            return found
-        unique = list(dict.fromkeys(keys))
-        try:
-            for i in range(0, len(unique), 500):
-                batch = unique[i : i + 500]
-                marks = ",".join("?" * len(batch))
-                rows = self._db.execute(
-                    f"SELECT key, tokens FROM tokens WHERE key IN ({marks})", batch
-                )
-                for key, text in rows:
-                    found[key] = text.split(" ") if text else []
-        except sqlite3.Error as exc:
-            self._disable(exc)
-            return {}
-        return found
-
-    def put_many(self, items: dict[bytes, list[str]]) -> None:
-        """Store tokens (joined by spaces, which tokens never contain)."""
-        if self._db is None or not items:
-            return
-        try:
-            with self._db:
-                self._db.executemany(
-                    "INSERT OR IGNORE INTO tokens (key, tokens) VALUES (?, ?)",
-                    ((k, " ".join(v)) for k, v in items.items()),
-                )
-        except sqlite3.Error as exc:
-            self._disable(exc)
-
-    def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        return [" ".join(self._tokens(f)) for f in folded]
 
 
 _WORKER: Tokenizer | None = None
@@ -353,9 +325,9 @@ def _init_worker(tokenizer: Tokenizer) -> None:
     _WORKER = tokenizer
 
 
-def _work(texts: list[str]) -> list[list[str]]:
+def _work(texts: list[str]) -> list[str]:
     assert _WORKER is not None
-    return [_WORKER._tokens(t) for t in texts]
+    return [" ".join(_WORKER._tokens(t)) for t in texts]
 
 
 def _resolve_engine(engine: Engine) -> Literal["jieba", "rjieba"]:
@@ -437,3 +409,53 @@ def _jieba_dictionary() -> tuple[tuple[str, int, str | None], ...]:
         word, freq, *tag = line.split()
         rows.append((word, int(freq), tag[0] if tag else None))
     return tuple(rows)
+
+
+def char_ngram_codes(folded: Sequence[str], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Overlapping character n-grams (n ≤ 4) of each Han run of folded texts, in NumPy.
+
+    Returns each n-gram as a code (its code points, 16 bits each, first in the high bits;
+    a run shorter than n stays whole, zero-padded) and the index of the text it came from.
+    Codes sort as the n-gram strings do; ``ngram_strings`` turns them back into text.
+    """
+    if not 1 <= n <= MAX_NGRAM:
+        raise ValueError(f"character n-grams of n = {n}: expected 1 to {MAX_NGRAM}")
+    empty = np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
+    if not folded:
+        return empty
+    joined = "\n".join(folded).encode("utf-32-le", "surrogatepass")
+    cp = np.frombuffer(joined, dtype=np.uint32)
+    han = ((cp >= 0x3400) & (cp <= 0x4DBF)) | ((cp >= 0x4E00) & (cp <= 0x9FFF))
+    edges = np.diff(han.view(np.int8), prepend=0, append=0)
+    run_start, run_end = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    if not run_start.size:
+        return empty
+    length = run_end - run_start
+    count = np.maximum(1, length - n + 1)
+    first = np.cumsum(count) - count
+    start = np.repeat(run_start, count) + np.arange(int(count.sum())) - np.repeat(first, count)
+    size = np.minimum(n, np.repeat(length, count))
+    digits = np.concatenate([np.where(han, cp, 0), np.zeros(n, dtype=np.uint32)])
+    codes = np.zeros(len(start), dtype=np.uint64)
+    for j in range(n):
+        codes = (codes << np.uint64(16)) | np.where(size > j, digits[start + j], 0).astype(
+            np.uint64
+        )
+    text_start = np.cumsum([0] + [len(t) + 1 for t in folded[:-1]])
+    return codes, np.searchsorted(text_start, start, side="right") - 1
+
+
+def ngram_strings(codes: np.ndarray, n: int) -> list[str]:
+    """The n-gram strings of ``char_ngram_codes`` codes."""
+    shifts = np.arange(n - 1, -1, -1, dtype=np.uint64) * np.uint64(16)
+    points = ((codes[:, None] >> shifts) & np.uint64(0xFFFF)).astype(np.uint32)
+    return np.ascontiguousarray(points).view(f"<U{n}").ravel().tolist()
+
+
+def ngram_codes(grams: Sequence[str], n: int) -> np.ndarray:
+    """Codes (as ``char_ngram_codes`` makes them) of n-gram strings."""
+    points = np.array(grams, dtype=f"<U{n}").view(np.uint32).reshape(-1, n).astype(np.uint64)
+    codes = np.zeros(len(points), dtype=np.uint64)
+    for j in range(n):
+        codes = (codes << np.uint64(16)) | points[:, j]
+    return codes

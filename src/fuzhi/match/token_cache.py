@@ -1,0 +1,84 @@
+"""The on-disk token cache: a text's tokens (joined by spaces) by a hash of the text.
+
+One SQLite file in WAL mode, so concurrent runs are safe. Tokens are kept as one string per
+text, as the text model reads them (``Tokenizer.tokens_joined``): no per-token objects are made
+when reading.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+_BATCH = 500
+
+
+class TokenCache:
+    """Space-joined tokens by text key in one SQLite file.
+
+    Any SQLite error (a corrupt or unwritable file, a lock held too long) turns the cache off
+    for this run with a warning: a cache must never stop a match.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db: sqlite3.Connection | None = None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(path, timeout=10.0)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS tokens (key BLOB PRIMARY KEY, tokens TEXT NOT NULL)"
+                " WITHOUT ROWID"
+            )
+            self._db = db
+        except (sqlite3.Error, OSError) as exc:
+            self._disable(exc)
+
+    def _disable(self, exc: Exception) -> None:
+        log.warning("token cache %s not used: %s", self.path, exc)
+        if self._db is not None:
+            self._db.close()
+        self._db = None
+
+    def get_many(self, keys: Sequence[bytes]) -> dict[bytes, str]:
+        """Cached space-joined tokens of those keys that are present."""
+        found: dict[bytes, str] = {}
+        if self._db is None:
+            return found
+        unique = list(dict.fromkeys(keys))
+        try:
+            for i in range(0, len(unique), _BATCH):
+                batch = unique[i : i + _BATCH]
+                marks = ",".join("?" * len(batch))
+                found.update(
+                    self._db.execute(
+                        f"SELECT key, tokens FROM tokens WHERE key IN ({marks})", batch
+                    ).fetchall()
+                )
+        except sqlite3.Error as exc:
+            self._disable(exc)
+            return {}
+        return found
+
+    def put_many(self, items: Mapping[bytes, str]) -> None:
+        """Store space-joined tokens (tokens never contain a space)."""
+        if self._db is None or not items:
+            return
+        try:
+            with self._db:
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO tokens (key, tokens) VALUES (?, ?)", items.items()
+                )
+        except sqlite3.Error as exc:
+            self._disable(exc)
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
