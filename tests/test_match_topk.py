@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from fuzhi.match import topk
 from fuzhi.match.topk import TopK, sparse_top_k
 
 KERNELS = [False, True]
@@ -108,3 +109,22 @@ def test_empty_inputs() -> None:
     assert sparse_top_k(q, a, 2).indices.shape == (0, 2)
     top = sparse_top_k(a, q, 2)
     assert (top.indices == -1).all()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_skipping_common_terms_scores_candidates_exactly(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(topk, "_SKIP_MIN_PAIRS", 0)
+    q, a = (m.tolil() for m in random_pair(seed, n_q=60, n_a=400))
+    a[:, :3] = 0.5  # three terms every item holds
+    q[:, 0] = 0.9  # a query of only common terms is scored without skipping
+    q[0] = 0
+    q[0, 1] = 1.0
+    q, a = sp.csr_matrix(q), sp.csr_matrix(a)
+    exact = sparse_top_k(q, a, 5, use_kernel=True)
+    skipped = sparse_top_k(q, a, 5, use_kernel=True, skip_common=0.5)
+    np.testing.assert_array_equal(skipped.indices, exact.indices)
+    np.testing.assert_allclose(skipped.scores, exact.scores, rtol=1e-5)
+    masked = sparse_top_k(q, a, 5, use_kernel=True, skip_common=0.5, min_score=0.8)
+    assert (masked.scores[masked.indices >= 0] > 0.8).all()

@@ -40,6 +40,7 @@ Progress = Callable[[str, int, int], None]
 FieldWeights = tuple[tuple[str, float], ...]
 
 _FORMAT = 1
+SKIP_COMMON = 0.02  # see topk.sparse_top_k: candidates without terms in > 2% of items
 _CHUNK_DOCS = 8192  # documents counted at a time (bounds the memory of raw tokens)
 _NO_GRAMS = np.zeros(0, dtype=np.uint64)
 _NO_TEXTS = np.zeros(0, dtype=np.int64)
@@ -363,6 +364,7 @@ def text_top_k(
     n_jobs: int = 2,
     progress: Progress | None = None,
     feedback: bool = True,
+    skip_common: float = SKIP_COMMON,
 ) -> TopK:
     """Top ``k`` achievements per demand (cosine in [0, 1], ties by lower achievement index).
 
@@ -385,6 +387,7 @@ def text_top_k(
             min_score=min_score,
             allowed=allowed,
             n_jobs=n_jobs,
+            skip_common=skip_common,
         )
         queries = model.expand(queries, achievements, first)
     return sparse_top_k(
@@ -395,6 +398,7 @@ def text_top_k(
         allowed=allowed,
         n_jobs=n_jobs,
         progress=progress,
+        skip_common=skip_common,
     )
 
 

@@ -20,6 +20,11 @@ Progress = Callable[[str, int, int], None]
 
 _DENSE_BLOCK_CELLS = 16_000_000  # 64 MB of float32 per dense block
 _KERNEL_BLOCK_ROWS = 4096
+_EXTRA_CANDIDATES = 20
+_SKIP_MIN_PAIRS = 100_000_000  # below this, exact top-k is cheap enough
+# Queries that would lose more than this share of their squared weight to skipped common
+# terms are scored exactly instead.
+_MAX_SKIPPED_MASS = 0.5
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,15 @@ def _select(scores: np.ndarray, k: int, min_score: float) -> tuple[np.ndarray, n
     else:
         keep = scores > min_score
     rows, cols = np.nonzero(keep)
-    vals = scores[rows, cols]
+    return _rank_pairs(rows, cols, scores[rows, cols], n_rows, k)
+
+
+def _rank_pairs(
+    rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, n_rows: int, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best (row, column, score) entries of each row: score desc, then column asc."""
+    idx = np.full((n_rows, k), -1, dtype=np.int64)
+    out = np.zeros((n_rows, k), dtype=np.float32)
     order = np.lexsort((cols, -vals, rows))
     rows, cols, vals = rows[order], cols[order], vals[order]
     starts = np.searchsorted(rows, np.arange(n_rows))
@@ -78,11 +91,15 @@ def sparse_top_k(
     n_jobs: int = 2,
     progress: Progress | None = None,
     use_kernel: bool | None = None,
+    skip_common: float = 0.0,
 ) -> TopK:
     """Top ``k`` items per query row by dot product; only scores above ``min_score`` count.
 
     ``allowed`` is an optional boolean mask over items; ``use_kernel`` forces (True) or
-    avoids (False) sparse_dot_topn, default: use it when installed.
+    avoids (False) sparse_dot_topn, default: use it when installed. ``skip_common`` > 0
+    (with the kernel) finds candidates without the terms held by more than that share of
+    the items, then scores the candidates exactly: much faster, and the results differ only
+    where an item would rank by the common terms alone.
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
@@ -100,7 +117,11 @@ def sparse_top_k(
     items_t = a.T.tocsr()
     if use_kernel is None:
         use_kernel = _kernel_available()
-    if use_kernel and k > 0 and a.shape[0] > 0:
+    common = np.diff(items_t.indptr) > skip_common * a.shape[0]
+    big = q.shape[0] * a.shape[0] >= _SKIP_MIN_PAIRS
+    if use_kernel and big and skip_common > 0 and common.any():
+        result = _top_k_skipping(q, a, items_t, common, k, min_score, n_jobs, progress)
+    elif use_kernel and a.shape[0] > 0:
         result = _top_k_kernel(q, items_t, k, min_score, n_jobs, progress)
     else:
         result = _top_k_blocks(q, items_t, k, min_score, n_jobs, progress)
@@ -182,3 +203,67 @@ def _top_k_kernel(
         if progress:
             progress("top-k", hi, n)
     return idx, out
+
+
+def _top_k_skipping(
+    q: sp.csr_matrix,
+    items: sp.csr_matrix,
+    items_t: sp.csr_matrix,
+    common: np.ndarray,
+    k: int,
+    min_score: float,
+    n_jobs: int,
+    progress: Progress | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k from candidates found without the ``common`` terms, scored exactly.
+
+    The kernel's cost is the posting lists it walks, and the few terms most items hold make
+    up most of them. Each query's ``2k + 10`` best items by its other terms are candidates;
+    the common terms' part of their score is added back (a small sparse product per block
+    of queries), and the best ``k`` are kept.
+    """
+    from sparse_dot_topn import sp_matmul_topn
+
+    n, n_items = q.shape[0], items.shape[0]
+    rare_q, common_q = _split_columns(q, common)
+    common_items = _split_columns(items, common)[1]
+    mass = _row_sums(q.data**2, q.indptr)
+    exact = _row_sums(rare_q.data**2, rare_q.indptr) < (1 - _MAX_SKIPPED_MASS) * mass
+    pool = min(n_items, 2 * k + _EXTRA_CANDIDATES)
+    idx = np.full((n, k), -1, dtype=np.int64)
+    out = np.zeros((n, k), dtype=np.float32)
+    for lo in range(0, n, _KERNEL_BLOCK_ROWS):
+        hi = min(n, lo + _KERNEL_BLOCK_ROWS)
+        found = sp_matmul_topn(
+            rare_q[lo:hi], items_t, top_n=pool, threshold=0.0, sort=False, n_threads=n_jobs
+        ).tocsr()
+        rows = np.repeat(np.arange(hi - lo), np.diff(found.indptr))
+        cols = found.indices.astype(np.int64)
+        shared = common_q[lo + rows].multiply(common_items[cols]).sum(axis=1)
+        vals = (found.data + np.asarray(shared).ravel()).astype(np.float32)
+        keep = vals > min_score
+        idx[lo:hi], out[lo:hi] = _rank_pairs(rows[keep], cols[keep], vals[keep], hi - lo, k)
+        if progress:
+            progress("top-k", hi, n)
+    if exact.any():
+        rows = np.flatnonzero(exact)
+        idx[rows], out[rows] = _top_k_kernel(q[rows], items_t, k, min_score, n_jobs, None)
+    return idx, out
+
+
+def _split_columns(m: sp.csr_matrix, mask: np.ndarray) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """``m`` without, and with only, the columns in ``mask`` (same shape)."""
+    inside = mask[m.indices]
+    parts = []
+    for keep in (~inside, inside):
+        part = sp.csr_matrix(
+            (np.where(keep, m.data, 0), m.indices.copy(), m.indptr.copy()), shape=m.shape
+        )
+        part.eliminate_zeros()
+        parts.append(part)
+    return parts[0], parts[1]
+
+
+def _row_sums(values: np.ndarray, indptr: np.ndarray) -> np.ndarray:
+    total = np.concatenate([[0.0], np.cumsum(values, dtype=np.float64)])
+    return total[indptr[1:]] - total[indptr[:-1]]
