@@ -52,9 +52,10 @@ class TextOptions:
 
     ``field_weights`` (achievements) and ``demand_field_weights`` multiply a field's term
     counts (fields not listed are ignored);
-    ``char_ngram`` is the n of the character view (0 turns it off) and ``char_weight`` its
-    share of the score; ``feedback_docs`` first-pass hits add ``feedback_weight`` times
-    their score-weighted centroid to each query (``feedback_docs=0`` turns feedback off);
+    ``char_ngram`` is the n of the character view (0 turns it off, 4 at most) and
+    ``char_weight`` its share of the score; ``feedback_docs`` first-pass hits add
+    ``feedback_weight`` times their score-weighted centroid to each query
+    (``feedback_docs=0`` turns feedback off);
     only the centroid's ``feedback_terms`` strongest terms are added (0: all), which keeps
     extended queries, and so the second top-k pass, cheap.
     """

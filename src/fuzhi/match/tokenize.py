@@ -6,7 +6,8 @@ segmented by jieba in precise mode with the bundled technology dictionary and an
 dictionaries. Synonyms map onto their group's first word; stop words and numbers are dropped.
 rjieba (jieba-rs) is used instead of jieba when installed: it is given exactly the same
 dictionary entries and yields the same tokens (``tests/test_match_tokenize.py`` checks this on
-the benchmark text), about 20x faster.
+the benchmark text), about 20x faster. Character n-grams of the Han runs are made in NumPy
+over code points, as integer codes (``char_ngram_codes``), never as one string per n-gram.
 """
 
 from __future__ import annotations
