@@ -150,7 +150,8 @@ class TextModel:
         self.grams = grams
         self.idf = idf.astype(np.float32)
         self.tokenizer = tokenizer
-        self._word_lookup = pd.Index(np.array(words, dtype=object))
+        self._word_array = np.array(words, dtype=object)
+        self._word_lookup = pd.Index(self._word_array)
         self._gram_codes = ngram_codes(grams, options.char_ngram) if grams else _NO_GRAMS
         digest = hashlib.blake2b(digest_size=12)
         digest.update(json.dumps(options.to_json(), sort_keys=True).encode())
@@ -281,22 +282,26 @@ class TextModel:
         n_words = len(self.words)
         d_idx = np.asarray(d, dtype=np.int64)
         a_idx = np.asarray(a, dtype=np.int64)
+        if not len(d_idx):
+            return []
         q = demand.matrix[:, :n_words][d_idx]
         x = achievement.matrix[:, :n_words][a_idx]
-        both = sp.csr_matrix(q.multiply(x)).tocoo()
+        product = sp.csr_matrix(q.multiply(x), dtype=np.float32)
+        product.sort_indices()
+        both = product.tocoo()
         ok = both.data > 0
         rows, cols, vals = both.row[ok], both.col[ok], both.data[ok]
-        order = np.lexsort((cols, -vals, rows))
+        # one stable sort: row, then score descending (positive float32 bits sort as the
+        # numbers do), then column (already ascending within a row)
+        key = (rows.astype(np.int64) << 32) | (0xFFFFFFFF - vals.view(np.uint32)).astype(np.int64)
+        order = np.argsort(key, kind="stable")
         rows, cols = rows[order], cols[order]
         starts = np.searchsorted(rows, np.arange(len(d_idx)))
         rank = np.arange(len(rows)) - starts[rows] if len(rows) else rows
         take = rank < n
-        rows, cols = rows[take], cols[take]
-        out: list[list[str]] = [[] for _ in range(len(d_idx))]
-        words = self.words
-        for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
-            out[r].append(words[c])
-        return out
+        terms = self._word_array[cols[take]]
+        ends = np.searchsorted(rows[take], np.arange(1, len(d_idx) + 1))
+        return [part.tolist() for part in np.split(terms, ends[:-1])]
 
     def expand(self, queries: TextVectors, items: TextVectors, first: TopK) -> TextVectors:
         """Pseudo-relevance feedback: add to each query the centroid of its first-pass hits,

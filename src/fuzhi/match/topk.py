@@ -225,11 +225,11 @@ def _top_k_skipping(
     from sparse_dot_topn import sp_matmul_topn
 
     n, n_items = q.shape[0], items.shape[0]
-    rare_q, common_q = _split_columns(q, common)
-    common_items = _split_columns(items, common)[1]
+    rare_q, common_q = _columns(q, ~common), _columns(q, common)
+    common_items = _columns(items, common)
     mass = _row_sums(q.data**2, q.indptr)
     exact = _row_sums(rare_q.data**2, rare_q.indptr) < (1 - _MAX_SKIPPED_MASS) * mass
-    pool = min(n_items, 2 * k + _EXTRA_CANDIDATES)
+    pool = min(n_items, k + _EXTRA_CANDIDATES)
     idx = np.full((n, k), -1, dtype=np.int64)
     out = np.zeros((n, k), dtype=np.float32)
     for lo in range(0, n, _KERNEL_BLOCK_ROWS):
@@ -251,17 +251,13 @@ def _top_k_skipping(
     return idx, out
 
 
-def _split_columns(m: sp.csr_matrix, mask: np.ndarray) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-    """``m`` without, and with only, the columns in ``mask`` (same shape)."""
-    inside = mask[m.indices]
-    parts = []
-    for keep in (~inside, inside):
-        part = sp.csr_matrix(
-            (np.where(keep, m.data, 0), m.indices.copy(), m.indptr.copy()), shape=m.shape
-        )
-        part.eliminate_zeros()
-        parts.append(part)
-    return parts[0], parts[1]
+def _columns(m: sp.csr_matrix, mask: np.ndarray) -> sp.csr_matrix:
+    """``m`` with only the columns in ``mask`` (same shape)."""
+    part = sp.csr_matrix(
+        (np.where(mask[m.indices], m.data, 0), m.indices.copy(), m.indptr.copy()), shape=m.shape
+    )
+    part.eliminate_zeros()
+    return part
 
 
 def _row_sums(values: np.ndarray, indptr: np.ndarray) -> np.ndarray:
