@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 from fuzhi.match import topk
-from fuzhi.match.topk import TopK, sparse_top_k
+from fuzhi.match.topk import ItemIndex, TopK, sparse_top_k
 
 KERNELS = [False, True]
 
@@ -128,3 +128,15 @@ def test_skipping_common_terms_scores_candidates_exactly(
     np.testing.assert_allclose(skipped.scores, exact.scores, rtol=1e-5)
     masked = sparse_top_k(q, a, 5, use_kernel=True, skip_common=0.5, min_score=0.8)
     assert (masked.scores[masked.indices >= 0] > 0.8).all()
+
+
+def test_item_index_serves_several_passes() -> None:
+    q, a = random_pair(3)
+    allowed = np.arange(a.shape[0]) % 3 != 0
+    index = ItemIndex(a, allowed)
+    for k in (1, 7):
+        direct = sparse_top_k(q, a, k, allowed=allowed)
+        reused = sparse_top_k(q, index, k)
+        np.testing.assert_array_equal(reused.indices, direct.indices)
+    with pytest.raises(ValueError, match="allowed"):
+        sparse_top_k(q, index, 1, allowed=allowed)

@@ -33,7 +33,7 @@ from fuzhi.match.tokenize import (
     ngram_codes,
     ngram_strings,
 )
-from fuzhi.match.topk import TopK, sparse_top_k
+from fuzhi.match.topk import ItemIndex, TopK, sparse_top_k
 
 Doc = Mapping[str, str]
 Progress = Callable[[str, int, int], None]
@@ -385,23 +385,22 @@ def text_top_k(
             raise ValueError("vectors were made by another text model; transform them again")
     queries = demands
     opts = model.options
+    index = ItemIndex(achievements.matrix, allowed)
     if feedback and opts.feedback_docs > 0 and opts.feedback_weight > 0:
         first = sparse_top_k(
             queries.matrix,
-            achievements.matrix,
+            index,
             opts.feedback_docs,
             min_score=min_score,
-            allowed=allowed,
             n_jobs=n_jobs,
             skip_common=skip_common,
         )
         queries = model.expand(queries, achievements, first)
     return sparse_top_k(
         queries.matrix,
-        achievements.matrix,
+        index,
         k,
         min_score=min_score,
-        allowed=allowed,
         n_jobs=n_jobs,
         progress=progress,
         skip_common=skip_common,

@@ -51,7 +51,7 @@ class TokenCache:
         found: dict[bytes, str] = {}
         if self._db is None:
             return found
-        unique = list(dict.fromkeys(keys))
+        unique = sorted(set(keys))  # in key order, lookups walk the B-tree forward
         try:
             for i in range(0, len(unique), _BATCH):
                 batch = unique[i : i + _BATCH]

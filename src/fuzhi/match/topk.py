@@ -83,7 +83,7 @@ def _dense_block(queries: sp.csr_matrix, items_t: sp.csr_matrix) -> np.ndarray:
 
 def sparse_top_k(
     queries: sp.spmatrix,
-    items: sp.spmatrix,
+    items: sp.spmatrix | ItemIndex,
     k: int,
     *,
     min_score: float = 0.0,
@@ -95,6 +95,7 @@ def sparse_top_k(
 ) -> TopK:
     """Top ``k`` items per query row by dot product; only scores above ``min_score`` count.
 
+    ``items`` is a matrix or an ``ItemIndex`` (which then holds the ``allowed`` mask).
     ``allowed`` is an optional boolean mask over items; ``use_kernel`` forces (True) or
     avoids (False) sparse_dot_topn, default: use it when installed. ``skip_common`` > 0
     (with the kernel) finds candidates without the terms held by more than that share of
@@ -103,32 +104,59 @@ def sparse_top_k(
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
+    if isinstance(items, ItemIndex):
+        if allowed is not None:
+            raise ValueError("pass allowed to ItemIndex, not with one")
+        index = items
+    else:
+        index = ItemIndex(items, allowed)
     q = sp.csr_matrix(queries, dtype=np.float32)
-    a = sp.csr_matrix(items, dtype=np.float32)
+    a, items_t = index.items, index.items_t
     if q.shape[1] != a.shape[1]:
         raise ValueError(f"queries have {q.shape[1]} columns, items {a.shape[1]}")
-    column_map: np.ndarray | None = None
-    if allowed is not None:
-        allowed = np.asarray(allowed, dtype=bool)
-        if allowed.shape != (a.shape[0],):
-            raise ValueError(f"allowed mask has shape {allowed.shape}, expected ({a.shape[0]},)")
-        column_map = np.flatnonzero(allowed)
-        a = a[column_map]
-    items_t = a.T.tocsr()
     if use_kernel is None:
         use_kernel = _kernel_available()
-    common = np.diff(items_t.indptr) > skip_common * a.shape[0]
+    common = index.df > skip_common * a.shape[0]
     big = q.shape[0] * a.shape[0] >= _SKIP_MIN_PAIRS
     if use_kernel and big and skip_common > 0 and common.any():
-        result = _top_k_skipping(q, a, items_t, common, k, min_score, n_jobs, progress)
+        common_items = index.only_columns(common)
+        result = _top_k_skipping(q, common_items, items_t, common, k, min_score, n_jobs, progress)
     elif use_kernel and a.shape[0] > 0:
         result = _top_k_kernel(q, items_t, k, min_score, n_jobs, progress)
     else:
         result = _top_k_blocks(q, items_t, k, min_score, n_jobs, progress)
     idx, scores = result
-    if column_map is not None:
-        idx = np.where(idx >= 0, column_map[np.maximum(idx, 0)], -1)
+    if index.column_map is not None:
+        idx = np.where(idx >= 0, index.column_map[np.maximum(idx, 0)], -1)
     return TopK(indices=idx, scores=scores)
+
+
+class ItemIndex:
+    """Items made ready for ``sparse_top_k`` (masked by ``allowed``, transposed), so that
+    several passes over the same items (as with feedback) prepare them once."""
+
+    def __init__(self, items: sp.spmatrix, allowed: np.ndarray | None = None) -> None:
+        a = sp.csr_matrix(items, dtype=np.float32)
+        self.column_map: np.ndarray | None = None
+        if allowed is not None:
+            allowed = np.asarray(allowed, dtype=bool)
+            if allowed.shape != (a.shape[0],):
+                raise ValueError(
+                    f"allowed mask has shape {allowed.shape}, expected ({a.shape[0]},)"
+                )
+            self.column_map = np.flatnonzero(allowed)
+            a = a[self.column_map]
+        self.items = a
+        self.items_t = a.T.tocsr()
+        self.df = np.diff(self.items_t.indptr)  # items holding each term
+        self._parts: dict[bytes, sp.csr_matrix] = {}
+
+    def only_columns(self, mask: np.ndarray) -> sp.csr_matrix:
+        """The items with only the columns in ``mask`` (remembered per mask)."""
+        key = np.packbits(mask).tobytes()
+        if key not in self._parts:
+            self._parts[key] = _columns(self.items, mask)
+        return self._parts[key]
 
 
 def _kernel_available() -> bool:
@@ -207,7 +235,7 @@ def _top_k_kernel(
 
 def _top_k_skipping(
     q: sp.csr_matrix,
-    items: sp.csr_matrix,
+    common_items: sp.csr_matrix,
     items_t: sp.csr_matrix,
     common: np.ndarray,
     k: int,
@@ -224,9 +252,8 @@ def _top_k_skipping(
     """
     from sparse_dot_topn import sp_matmul_topn
 
-    n, n_items = q.shape[0], items.shape[0]
+    n, n_items = q.shape[0], common_items.shape[0]
     rare_q, common_q = _columns(q, ~common), _columns(q, common)
-    common_items = _columns(items, common)
     mass = _row_sums(q.data**2, q.indptr)
     exact = _row_sums(rare_q.data**2, rare_q.indptr) < (1 - _MAX_SKIPPED_MASS) * mass
     pool = min(n_items, k + _EXTRA_CANDIDATES)
