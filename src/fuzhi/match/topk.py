@@ -4,7 +4,9 @@ Ties are broken by lower item index so results are deterministic (callers sort i
 first, so ties break by ID). With sparse_dot_topn installed its multi-threaded C++ kernel
 finds the candidates (about 4x faster than SciPy at 100k items); rows whose k-th and
 (k+1)-th scores tie are recomputed exactly. Without it, SciPy products over row blocks run
-on a thread pool (SciPy's sparse kernels release the GIL).
+on a thread pool (SciPy's sparse kernels release the GIL). At scale, ``skip_common`` finds
+candidates without the terms most items hold (most of the kernel's work) and then scores
+the candidates exactly.
 """
 
 from __future__ import annotations
