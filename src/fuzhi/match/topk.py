@@ -23,6 +23,7 @@ Progress = Callable[[str, int, int], None]
 _DENSE_BLOCK_CELLS = 16_000_000  # 64 MB of float32 per dense block
 _KERNEL_BLOCK_ROWS = 4096
 _EXTRA_CANDIDATES = 20
+_MIN_CANDIDATES = 50
 _SKIP_MIN_PAIRS = 100_000_000  # below this, exact top-k is cheap enough
 # Queries that would lose more than this share of their squared weight to skipped common
 # terms are scored exactly instead.
@@ -258,7 +259,7 @@ def _top_k_skipping(
     rare_q, common_q = _columns(q, ~common), _columns(q, common)
     mass = _row_sums(q.data**2, q.indptr)
     exact = _row_sums(rare_q.data**2, rare_q.indptr) < (1 - _MAX_SKIPPED_MASS) * mass
-    pool = min(n_items, k + _EXTRA_CANDIDATES)
+    pool = min(n_items, max(k + _EXTRA_CANDIDATES, _MIN_CANDIDATES))
     idx = np.full((n, k), -1, dtype=np.int64)
     out = np.zeros((n, k), dtype=np.float32)
     for lo in range(0, n, _KERNEL_BLOCK_ROWS):
