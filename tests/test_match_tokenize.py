@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import importlib.util
-import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fuzhi.errors import InputError
 from fuzhi.match import tokenize as tk
-from fuzhi.match.tokenize import Tokenizer, TokenizerConfig, default_cache_dir, normalize_text
+from fuzhi.match.token_cache import default_cache_dir
+from fuzhi.match.tokenize import Tokenizer, TokenizerConfig, normalize_text
 
 BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench" / "csl-dev"
 
@@ -126,22 +125,6 @@ def test_parallel_tokenisation_matches(
 def test_fold_many_is_fold(tokenizer: Tokenizer) -> None:
     texts = ["數位孿生 ＡＢＣ", "", "数字孪生", "臺灣 il-6", "Ｘ"] * 3
     assert tokenizer.fold_many(texts) == [tokenizer.fold(t) for t in texts]
-
-
-@pytest.mark.parametrize("n", [1, 2, 3, 4])
-def test_char_ngram_codes(n: int) -> None:
-    texts = ["数字孪生, ai 边缘", "云", "", "abc", "云,数字孪生平台x机器"]
-    codes, text = tk.char_ngram_codes(texts, n)
-    expected = [
-        (i, run[j : j + n])
-        for i, t in enumerate(texts)
-        for run in re.findall("[\u3400-\u4dbf\u4e00-\u9fff]+", t)
-        for j in range(max(1, len(run) - n + 1))
-    ]
-    grams = tk.ngram_strings(codes, n)
-    assert list(zip(text.tolist(), grams, strict=True)) == expected
-    assert (tk.ngram_codes(grams, n) == codes).all()
-    assert [grams[i] for i in np.argsort(codes, kind="stable")] == sorted(grams)
 
 
 @given(text=st.text(max_size=60))

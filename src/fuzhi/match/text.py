@@ -16,7 +16,7 @@ import dataclasses
 import hashlib
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,25 +25,21 @@ import pandas as pd
 import scipy.sparse as sp
 
 from fuzhi.errors import InputError
-from fuzhi.match.tokenize import (
+from fuzhi.match.terms import (
     MAX_NGRAM,
-    Tokenizer,
-    TokenizerConfig,
-    char_ngram_codes,
+    NO_GRAMS,
+    Doc,
+    FieldWeights,
+    Progress,
+    count_terms,
     ngram_codes,
     ngram_strings,
 )
-from fuzhi.match.topk import ItemIndex, TopK, sparse_top_k
-
-Doc = Mapping[str, str]
-Progress = Callable[[str, int, int], None]
-FieldWeights = tuple[tuple[str, float], ...]
+from fuzhi.match.tokenize import Tokenizer, TokenizerConfig
+from fuzhi.match.topk import ItemIndex, TopK, feedback_queries, sparse_top_k
 
 _FORMAT = 1
 SKIP_COMMON = 0.02  # see topk.sparse_top_k: candidates without terms in > 2% of items
-_CHUNK_DOCS = 8192  # documents counted at a time (bounds the memory of raw tokens)
-_NO_GRAMS = np.zeros(0, dtype=np.uint64)
-_NO_TEXTS = np.zeros(0, dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -152,7 +148,7 @@ class TextModel:
         self.tokenizer = tokenizer
         self._word_array = np.array(words, dtype=object)
         self._word_lookup = pd.Index(self._word_array)
-        self._gram_codes = ngram_codes(grams, options.char_ngram) if grams else _NO_GRAMS
+        self._gram_codes = ngram_codes(grams, options.char_ngram) if grams else NO_GRAMS
         digest = hashlib.blake2b(digest_size=12)
         digest.update(json.dumps(options.to_json(), sort_keys=True).encode())
         digest.update(tokenizer.version.encode())
@@ -191,20 +187,14 @@ class TextModel:
         (the same vectors as ``transform_achievements`` and ``transform_demands`` give)."""
         tokenizer = Tokenizer(options.tokenizer_config(), cache_dir=cache_dir)
         libraries = [(achievements, options.field_weights), (demands, options.demand_field_weights)]
-        counts = _count_terms(tokenizer, libraries, options.char_ngram, progress)
-        n_docs, n_words = counts.matrix.shape[0], len(counts.words)
-        df = np.bincount(counts.matrix.indices, minlength=counts.matrix.shape[1])
-        word_order = sorted(range(n_words), key=counts.words.__getitem__)
-        gram_order = np.argsort(counts.grams, kind="stable")
-        order = np.concatenate([np.array(word_order, dtype=np.int64), n_words + gram_order])
-        idf = np.log((1 + n_docs) / (1 + df[order].astype(np.float64))) + 1
+        counts = count_terms(tokenizer, libraries, options.char_ngram, progress)
+        words, gram_codes, tf = counts.in_order()
+        df = np.bincount(tf.indices, minlength=tf.shape[1])
+        idf = np.log((1 + tf.shape[0]) / (1 + df.astype(np.float64))) + 1
         n = options.char_ngram
-        grams = ngram_strings(counts.grams[gram_order], n) if n else []
-        model = cls(options, [counts.words[i] for i in word_order], grams, idf, tokenizer)
-        column = np.empty(len(order), dtype=np.int32)
-        column[order] = np.arange(len(order), dtype=np.int32)
-        tf = counts.matrix
-        vectors = model._vectors(sp.csr_matrix((tf.data, column[tf.indices], tf.indptr), tf.shape))
+        grams = ngram_strings(gram_codes, n) if n else []
+        model = cls(options, words, grams, idf, tokenizer)
+        vectors = model._vectors(tf)
         n_a = len(achievements)
         return (
             model,
@@ -227,21 +217,12 @@ class TextModel:
     def _transform(
         self, docs: Sequence[Doc], field_weights: FieldWeights, progress: Progress | None
     ) -> TextVectors:
-        counts = _count_terms(
+        counts = count_terms(
             self.tokenizer, [(docs, field_weights)], self.options.char_ngram, progress
         )
-        n_words = len(self.words)
-        word_cols = self._word_lookup.get_indexer(np.array(counts.words, dtype=object))
-        at = np.searchsorted(self._gram_codes, counts.grams)
-        known = at < len(self._gram_codes)
-        known[known] = self._gram_codes[at[known]] == counts.grams[known]
-        column = np.concatenate([word_cols, np.where(known, n_words + at, -1)])
-        tf = counts.matrix
-        cols = column[tf.indices]
-        keep = cols >= 0
-        indptr = np.concatenate([[0], np.cumsum(keep)])[tf.indptr]
-        tf = sp.csr_matrix((tf.data[keep], cols[keep], indptr), shape=(len(docs), len(self.idf)))
-        return TextVectors(self._vectors(tf), self.version)
+        return TextVectors(
+            self._vectors(counts.onto(self._word_lookup, self._gram_codes)), self.version
+        )
 
     def _vectors(self, tf: sp.csr_matrix) -> sp.csr_matrix:
         """Weighted term counts (columns of this model) → damped, IDF-weighted, each view
@@ -307,19 +288,10 @@ class TextModel:
         """Pseudo-relevance feedback: add to each query the centroid of its first-pass hits,
         each weighted by its first-pass score (as in RM3), ``feedback_weight`` in all."""
         opts = self.options
-        n_q, m = first.indices.shape
-        weights = np.where(first.indices >= 0, first.scores, 0).astype(np.float64)
-        totals = weights.sum(axis=1, keepdims=True)
-        weights = weights / np.where(totals > 0, totals, 1) * opts.feedback_weight
-        rows = np.repeat(np.arange(n_q), m)
-        cols = first.indices.ravel()
-        ok = cols >= 0
-        pick = sp.csr_matrix(
-            (weights.ravel()[ok].astype(np.float32), (rows[ok], cols[ok])),
-            shape=(n_q, len(items)),
+        extended = feedback_queries(
+            queries.matrix, items.matrix, first, opts.feedback_weight, opts.feedback_terms
         )
-        centroid = _keep_strongest(sp.csr_matrix(pick @ items.matrix), opts.feedback_terms)
-        return TextVectors(_normalize(queries.matrix + centroid), queries.model_version)
+        return TextVectors(extended, queries.model_version)
 
     def save(self, path: Path) -> None:
         """Write the model to one ``.npz`` file (atomically: temp file, then rename)."""
@@ -405,118 +377,6 @@ def text_top_k(
         progress=progress,
         skip_common=skip_common,
     )
-
-
-@dataclass(frozen=True)
-class _TermCounts:
-    """Field-weighted term counts of documents over their own vocabulary: words, then grams."""
-
-    words: list[str]
-    grams: np.ndarray  # uint64 n-gram codes (``char_ngram_codes``)
-    matrix: sp.csr_matrix  # documents × (words + grams), float32, duplicates summed
-
-
-def _count_terms(
-    tokenizer: Tokenizer,
-    libraries: Sequence[tuple[Sequence[Doc], FieldWeights]],
-    n: int,
-    progress: Progress | None,
-) -> _TermCounts:
-    """Fold and segment every weighted field once, then count words and character n-grams
-    per chunk of documents (bounded memory) and join the chunks' vocabularies."""
-    texts: list[str] = []
-    rows: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
-    weights: list[np.ndarray] = [np.zeros(0, dtype=np.float32)]
-    n_docs = 0
-    for docs, field_weights in libraries:
-        names = [name for name, _ in field_weights]
-        texts += [str(doc.get(name) or "") for doc in docs for name in names]
-        rows.append(n_docs + np.repeat(np.arange(len(docs)), len(names)))
-        weights.append(np.tile(np.array([w for _, w in field_weights], np.float32), len(docs)))
-        n_docs += len(docs)
-    folded = tokenizer.fold_many(texts)
-    del texts
-    tokens = tokenizer.tokens_joined(folded, progress=progress)
-    text_row, text_weight = np.concatenate(rows), np.concatenate(weights)
-    parts = []
-    for lo in range(0, n_docs, _CHUNK_DOCS):
-        hi = min(n_docs, lo + _CHUNK_DOCS)
-        a, b = np.searchsorted(text_row, [lo, hi])
-        parts.append(
-            _count_chunk(folded[a:b], tokens[a:b], text_row[a:b] - lo, text_weight[a:b], hi - lo, n)
-        )
-    return _join_chunks(parts, n_docs)
-
-
-def _count_chunk(
-    folded: list[str], tokens: list[str], rows: np.ndarray, weights: np.ndarray, n_rows: int, n: int
-) -> _TermCounts:
-    n_tokens = np.fromiter((t.count(" ") + 1 if t else 0 for t in tokens), np.int64, len(tokens))
-    words = " ".join([t for t in tokens if t]).split(" ") if n_tokens.any() else []
-    word_codes, word_vocab = pd.factorize(np.array(words, dtype=object))
-    del words
-    word_text = np.repeat(np.arange(len(tokens)), n_tokens)
-    gram_raw, gram_text = char_ngram_codes(folded, n) if n else (_NO_GRAMS, _NO_TEXTS)
-    gram_codes, gram_vocab = pd.factorize(gram_raw)
-    text = np.concatenate([word_text, gram_text])
-    matrix = sp.csr_matrix(
-        (
-            weights[text],
-            (rows[text], np.concatenate([word_codes, gram_codes + len(word_vocab)])),
-        ),
-        shape=(n_rows, len(word_vocab) + len(gram_vocab)),
-        dtype=np.float32,
-    )
-    matrix.sum_duplicates()
-    return _TermCounts(list(word_vocab), np.asarray(gram_vocab, dtype=np.uint64), matrix)
-
-
-def _join_chunks(parts: list[_TermCounts], n_docs: int) -> _TermCounts:
-    """Stack chunks' rows over the union of their vocabularies (first seen first)."""
-    word_ids, words = pd.factorize(np.array([w for p in parts for w in p.words], dtype=object))
-    gram_ids, grams = pd.factorize(np.concatenate([_NO_GRAMS, *(p.grams for p in parts)]))
-    indices, data, indptr = [], [], [np.zeros(1, dtype=np.int64)]
-    w_at = g_at = nnz = 0
-    for p in parts:
-        n_w, n_g = len(p.words), len(p.grams)
-        cols = np.concatenate(
-            [word_ids[w_at : w_at + n_w], len(words) + gram_ids[g_at : g_at + n_g]]
-        )
-        indices.append(cols[p.matrix.indices].astype(np.int32))
-        data.append(p.matrix.data)
-        indptr.append(p.matrix.indptr[1:] + nnz)
-        w_at, g_at, nnz = w_at + n_w, g_at + n_g, nnz + p.matrix.nnz
-    matrix = sp.csr_matrix(
-        (
-            np.concatenate([np.zeros(0, dtype=np.float32), *data]),
-            np.concatenate([np.zeros(0, dtype=np.int32), *indices]),
-            np.concatenate(indptr),
-        ),
-        shape=(n_docs, len(words) + len(grams)),
-    )
-    return _TermCounts(list(words), np.asarray(grams, dtype=np.uint64), matrix)
-
-
-def _normalize(matrix: sp.spmatrix) -> sp.csr_matrix:
-    m = sp.csr_matrix(matrix, dtype=np.float32)
-    norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=1)).ravel())
-    norms[norms == 0] = 1
-    return sp.csr_matrix(sp.diags((1 / norms).astype(np.float32)) @ m)
-
-
-def _keep_strongest(matrix: sp.csr_matrix, n: int) -> sp.csr_matrix:
-    """Zero all but the ``n`` largest entries of each row."""
-    if n <= 0:
-        return matrix
-    m = matrix.copy()
-    for r in range(m.shape[0]):
-        start, end = m.indptr[r], m.indptr[r + 1]
-        if end - start > n:
-            row = m.data[start:end]
-            cut = np.partition(row, end - start - n)[end - start - n]
-            row[row < cut] = 0
-    m.eliminate_zeros()
-    return m
 
 
 def _split(blob: np.ndarray) -> list[str]:

@@ -2,19 +2,29 @@
 
 One SQLite file in WAL mode, so concurrent runs are safe. Tokens are kept as one string per
 text, as the text model reads them (``Tokenizer.tokens_joined``): no per-token objects are made
-when reading.
+when reading. It lives in the fuzhi cache folder (``default_cache_dir``), next to jieba's
+dictionary cache.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import platformdirs
+
 log = logging.getLogger(__name__)
 
 _BATCH = 500
+
+
+def default_cache_dir() -> Path:
+    """``$FUZHI_CACHE_DIR`` if set, else the per-user cache folder of fuzhi."""
+    env = os.environ.get("FUZHI_CACHE_DIR")
+    return Path(env) if env else Path(platformdirs.user_cache_dir("fuzhi"))
 
 
 class TokenCache:

@@ -6,15 +6,14 @@ segmented by jieba in precise mode with the bundled technology dictionary and an
 dictionaries. Synonyms map onto their group's first word; stop words and numbers are dropped.
 rjieba (jieba-rs) is used instead of jieba when installed: it is given exactly the same
 dictionary entries and yields the same tokens (``tests/test_match_tokenize.py`` checks this on
-the benchmark text), about 20x faster. Character n-grams of the Han runs are made in NumPy
-over code points, as integer codes (``char_ngram_codes``), never as one string per n-gram.
+the benchmark text), about 20x faster. Counting tokens and character n-grams is
+``fuzhi.match.terms``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
@@ -26,10 +25,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import platformdirs
 
 from fuzhi.errors import InputError
-from fuzhi.match.token_cache import TokenCache
+from fuzhi.match.token_cache import TokenCache, default_cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -42,15 +40,8 @@ _PIECES = re.compile(rf"(?P<han>[{_HAN}]+)|(?P<word>[^\W_{_HAN}]+(?:[-.][^\W_{_H
 _NUMBER = re.compile(r"^[\d.\-]+$")
 _PARALLEL_MIN_TEXTS = 20_000
 _FOLD_BATCH = 50_000
-MAX_NGRAM = 4  # n-gram codes hold 4 Han code points of 16 bits in a uint64
 # Bumped whenever the segmentation rules in this module change, so cached tokens are rebuilt.
 _RULES_VERSION = "1"
-
-
-def default_cache_dir() -> Path:
-    """``$FUZHI_CACHE_DIR`` if set, else the per-user cache folder of fuzhi."""
-    env = os.environ.get("FUZHI_CACHE_DIR")
-    return Path(env) if env else Path(platformdirs.user_cache_dir("fuzhi"))
 
 
 def bundled_path(name: str) -> Path:
@@ -410,53 +401,3 @@ def _jieba_dictionary() -> tuple[tuple[str, int, str | None], ...]:
         word, freq, *tag = line.split()
         rows.append((word, int(freq), tag[0] if tag else None))
     return tuple(rows)
-
-
-def char_ngram_codes(folded: Sequence[str], n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Overlapping character n-grams (n ≤ 4) of each Han run of folded texts, in NumPy.
-
-    Returns each n-gram as a code (its code points, 16 bits each, first in the high bits;
-    a run shorter than n stays whole, zero-padded) and the index of the text it came from.
-    Codes sort as the n-gram strings do; ``ngram_strings`` turns them back into text.
-    """
-    if not 1 <= n <= MAX_NGRAM:
-        raise ValueError(f"character n-grams of n = {n}: expected 1 to {MAX_NGRAM}")
-    empty = np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
-    if not folded:
-        return empty
-    joined = "\n".join(folded).encode("utf-32-le", "surrogatepass")
-    cp = np.frombuffer(joined, dtype=np.uint32)
-    han = ((cp >= 0x3400) & (cp <= 0x4DBF)) | ((cp >= 0x4E00) & (cp <= 0x9FFF))
-    edges = np.diff(han.view(np.int8), prepend=0, append=0)
-    run_start, run_end = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    if not run_start.size:
-        return empty
-    length = run_end - run_start
-    count = np.maximum(1, length - n + 1)
-    first = np.cumsum(count) - count
-    start = np.repeat(run_start, count) + np.arange(int(count.sum())) - np.repeat(first, count)
-    size = np.minimum(n, np.repeat(length, count))
-    digits = np.concatenate([np.where(han, cp, 0), np.zeros(n, dtype=np.uint32)])
-    codes = np.zeros(len(start), dtype=np.uint64)
-    for j in range(n):
-        codes = (codes << np.uint64(16)) | np.where(size > j, digits[start + j], 0).astype(
-            np.uint64
-        )
-    text_start = np.cumsum([0] + [len(t) + 1 for t in folded[:-1]])
-    return codes, np.searchsorted(text_start, start, side="right") - 1
-
-
-def ngram_strings(codes: np.ndarray, n: int) -> list[str]:
-    """The n-gram strings of ``char_ngram_codes`` codes."""
-    shifts = np.arange(n - 1, -1, -1, dtype=np.uint64) * np.uint64(16)
-    points = ((codes[:, None] >> shifts) & np.uint64(0xFFFF)).astype(np.uint32)
-    return np.ascontiguousarray(points).view(f"<U{n}").ravel().tolist()
-
-
-def ngram_codes(grams: Sequence[str], n: int) -> np.ndarray:
-    """Codes (as ``char_ngram_codes`` makes them) of n-gram strings."""
-    points = np.array(grams, dtype=f"<U{n}").view(np.uint32).reshape(-1, n).astype(np.uint64)
-    codes = np.zeros(len(points), dtype=np.uint64)
-    for j in range(n):
-        codes = (codes << np.uint64(16)) | points[:, j]
-    return codes
