@@ -1,0 +1,48 @@
+"""Free-text places: provinces, cities, renamed districts and the programme's region groups."""
+
+from __future__ import annotations
+
+import pytest
+
+from fuzhi.regions import Group, matches_region, parse_place, region_agreement
+
+
+@pytest.mark.parametrize(
+    ("text", "province", "city", "group"),
+    [
+        ("江苏省南京市", "江苏省", "南京市", Group.YANGTZE),
+        ("南京", "江苏省", "南京市", Group.YANGTZE),
+        ("苏州工业园区", "江苏省", "苏州市", Group.YANGTZE),
+        ("浙江省杭州市余杭区", "浙江省", "杭州市", Group.YANGTZE),
+        ("杭州市临平区", "浙江省", "杭州市", Group.YANGTZE),  # created after cpca's data
+        ("钱塘区", "浙江省", "杭州市", Group.YANGTZE),
+        ("北京市海淀区", "北京市", "北京市", Group.JINGJINJI),
+        ("深圳", "广东省", "深圳市", Group.GREATER_BAY),
+        ("广东省汕头市", "广东省", "汕头市", Group.EASTERN),  # Guangdong outside the Bay Area
+        ("重庆两江新区", "重庆市", "重庆市", Group.CHENGYU),
+        ("哈尔滨", "黑龙江省", "哈尔滨市", Group.NORTHEAST),
+        ("湖北武汉", "湖北省", "武汉市", Group.CENTRAL),
+        ("陕西西安", "陕西省", "西安市", Group.WESTERN),
+        ("长三角", "", "", Group.YANGTZE),
+        ("粤港澳大湾区", "", "", Group.GREATER_BAY),
+        ("", "", "", ""),
+    ],
+)
+def test_parse_place(text: str, province: str, city: str, group: str) -> None:
+    place = parse_place(text)
+    assert (place.province, place.city, place.group) == (province, city, group)
+
+
+def test_region_agreement() -> None:
+    nanjing, suzhou = parse_place("南京"), parse_place("苏州工业园区")
+    assert region_agreement(nanjing, suzhou) == 1.0
+    assert region_agreement(nanjing, parse_place("上海")) == 0.6
+    assert region_agreement(nanjing, parse_place("北京")) == 0.0
+    assert region_agreement(nanjing, parse_place("")) is None
+
+
+def test_matches_region() -> None:
+    nanjing = parse_place("江苏省南京市")
+    assert matches_region(nanjing, "长三角") and matches_region(nanjing, "江苏")
+    assert matches_region(nanjing, "南京市") and not matches_region(nanjing, "苏州")
+    assert not matches_region(nanjing, "京津冀")
