@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from fuzhi.match.factors import (
     discount,
     factor_arrays,
 )
-from fuzhi.match.text import TextModel, TextOptions, text_top_k
+from fuzhi.match.text import TextModel, TextOptions, TextVectors, text_top_k
 from fuzhi.regions import matches_region, parse_place
 from fuzhi.schema import TEXT_FIELDS, Kind
 
@@ -139,6 +139,39 @@ def _both(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
     return a & b
 
 
+def _top_k_rows(
+    model: TextModel,
+    queries: TextVectors,
+    candidates: TextVectors,
+    k: int,
+    asked: np.ndarray | None,
+    allowed: np.ndarray | None,
+    min_score: float,
+    progress: Progress | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k text candidates for the ``asked`` query rows among the ``allowed`` candidates.
+
+    Only the asked rows are multiplied, so an incremental run with three new demands costs
+    three queries, not the whole library; results come back in full coordinates (rows not
+    asked hold -1). Candidates are masked inside :func:`text_top_k`, which keeps the whole
+    library for query feedback so that scores do not depend on the mask.
+    """
+    q_rows = None if asked is None else np.flatnonzero(asked)
+    indices = np.full((len(queries), k), -1, dtype=np.int64)
+    scores = np.zeros((len(queries), k), dtype=np.float32)
+    if (q_rows is not None and not len(q_rows)) or (allowed is not None and not allowed.any()):
+        return indices, scores
+    sub_q = queries if q_rows is None else replace(queries, matrix=queries.matrix[q_rows])
+    top = text_top_k(
+        model, sub_q, candidates, k, min_score=min_score, allowed=allowed, progress=progress
+    )
+    width = top.indices.shape[1]
+    rows = slice(None) if q_rows is None else q_rows
+    indices[rows, :width] = top.indices
+    scores[rows, :width] = top.scores
+    return indices, scores
+
+
 def _candidate_mask(
     records: pd.DataFrame, filters: Filters, is_achievement: bool
 ) -> np.ndarray | None:
@@ -206,27 +239,19 @@ def match_libraries(
         by_demand = direction is Direction.DEMAND
         pool = max(options.candidates, options.k)
         if by_demand:
-            mask = _both(_candidate_mask(achievements, options.filters, True), a_only)
-            queries, candidates, skip = d_vec, a_vec, d_only
+            allowed = _both(_candidate_mask(achievements, options.filters, True), a_only)
+            queries, candidates, asked = d_vec, a_vec, d_only
         else:
-            mask = _both(_candidate_mask(demands, options.filters, False), d_only)
+            allowed = _both(_candidate_mask(demands, options.filters, False), d_only)
             queries, candidates = a_vec, d_vec
             trl_only = _candidate_mask(achievements, Filters(min_trl=options.filters.min_trl), True)
-            skip = _both(trl_only, a_only)
-        top = text_top_k(
-            model,
-            queries,
-            candidates,
-            pool,
-            min_score=options.min_score,
-            allowed=mask,
-            progress=progress,
+            asked = _both(trl_only, a_only)
+        indices, scores = _top_k_rows(
+            model, queries, candidates, pool, asked, allowed, options.min_score, progress
         )
-        if skip is not None:  # queries left out of this run
-            top.indices[~skip] = -1
         timings[f"top-k ({direction.value})"] = time.perf_counter() - t0
         frame = _rank(
-            top.indices, top.scores, by_demand, d_side, a_side, agree_field, agree_industry, options
+            indices, scores, by_demand, d_side, a_side, agree_field, agree_industry, options
         )
         t1 = time.perf_counter()
         frame["shared_terms"] = model.shared_terms_many(

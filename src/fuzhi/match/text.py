@@ -348,6 +348,7 @@ def text_top_k(
 
     The roles are symmetric: pass achievements as ``demands`` and demands as
     ``achievements`` for the top demands per achievement; ``allowed`` then masks demands.
+    ``allowed`` limits the candidates only: query feedback always uses every item.
     With feedback (``options.feedback_docs`` > 0 and ``feedback``), scores are cosines
     against the feedback-extended query; pass ``feedback=False`` for plain text cosines
     (e.g. to find near-duplicates).
@@ -359,9 +360,12 @@ def text_top_k(
     opts = model.options
     index = ItemIndex(achievements.matrix, allowed)
     if feedback and opts.feedback_docs > 0 and opts.feedback_weight > 0:
+        # Feedback reads the whole library, so a filter or an incremental run's candidate
+        # mask changes which items are proposed, never how a pair is scored.
+        whole = index if allowed is None else ItemIndex(achievements.matrix, None)
         first = sparse_top_k(
             queries.matrix,
-            index,
+            whole,
             opts.feedback_docs,
             min_score=min_score,
             n_jobs=n_jobs,
