@@ -11,15 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import io
 import zipfile
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from openpyxl import Workbook
 from openpyxl.chart import BarChart, Reference
 from openpyxl.chart.label import DataLabelList
-from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 from openpyxl.writer.excel import ExcelWriter
@@ -27,19 +24,21 @@ from openpyxl.writer.excel import ExcelWriter
 from fuzhi.io.atomic import atomic_path
 from fuzhi.report.breakdowns import BreakdownRow, TrendRow
 from fuzhi.report.progress import ProgressReport
+from fuzhi.report.progress_detail import event_columns, match_columns, write_detail
 from fuzhi.report.progress_labels import caption, label, shown_notes
-from fuzhi.report.writers import display_width
-from fuzhi.report.xlsx_stream import excel_text
-from fuzhi.schema import FUNNEL, Kind, Lang, field_by_name
-
-INT, MONEY, PCT, DATE = "#,##0", "#,##0.0", "0.0%", "yyyy-mm-dd"
-HEADER_FONT = Font(bold=True)
-HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
-TITLE_FONT = Font(bold=True, size=14)
-SECTION_FONT = Font(bold=True, size=12)
-QUIET_FILL = PatternFill("solid", fgColor="F8CBAD")
-BEHIND_FONT = Font(color="C00000")
-MONEY_KEYS = {"event_amount", "signed_amount"}
+from fuzhi.report.sheet_writer import (
+    BEHIND_FONT,
+    HEADER_FONT,
+    INT,
+    MONEY,
+    MONEY_KEYS,
+    PCT,
+    QUIET_FILL,
+    SECTION_FONT,
+    TITLE_FONT,
+    SheetWriter,
+)
+from fuzhi.schema import FUNNEL, Lang
 
 
 def _value_labels() -> DataLabelList:
@@ -49,57 +48,8 @@ def _value_labels() -> DataLabelList:
     )
 
 
-class _Writer:
-    """Cell writing with widths tracked per column (CJK counted double)."""
-
-    def __init__(self, ws: Worksheet) -> None:
-        self.ws = ws
-        self.widths: dict[int, int] = {}
-
-    def put(self, row: int, col: int, value: Any, fmt: str | None = None, wide: bool = True) -> Any:
-        if value is None or (isinstance(value, float) and pd.isna(value)):
-            cell = self.ws.cell(row, col, value="—" if fmt else None)
-            if fmt:
-                cell.alignment = Alignment(horizontal="right")
-            return cell
-        if isinstance(value, str):
-            cell = self.ws.cell(row, col, value=excel_text(value))
-            cell.data_type = "s"  # never a formula
-            shown = value
-        else:
-            cell = self.ws.cell(row, col, value=value)
-            if fmt:
-                cell.number_format = fmt
-            shown = f"{value:,.1f}" if isinstance(value, float) else str(value)
-        if wide:
-            self.widths[col] = max(self.widths.get(col, 0), display_width(shown))
-        return cell
-
-    def header(self, row: int, col: int, texts: Sequence[str]) -> None:
-        for i, text in enumerate(texts):
-            cell = self.put(row, col + i, text)
-            cell.font, cell.fill = HEADER_FONT, HEADER_FILL
-            cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
-
-    def title(self, row: int, text: str, font: Font = SECTION_FONT) -> None:
-        self.put(row, 1, text, wide=False).font = font
-
-    def finish(self, minimum: int = 8, maximum: int = 50, first: int | None = None) -> None:
-        for col, width in self.widths.items():
-            size = min(max(width + 2, minimum), maximum)
-            if first is not None and col == 1:
-                size = first
-            self.ws.column_dimensions[get_column_letter(col)].width = size
-        ws = self.ws
-        ws.page_setup.orientation = "landscape"
-        ws.page_setup.paperSize = ws.PAPERSIZE_A4
-        ws.sheet_properties.pageSetUpPr.fitToPage = True
-        ws.page_setup.fitToWidth = 1
-        ws.page_setup.fitToHeight = 0
-
-
 def _overview(ws: Worksheet, report: ProgressReport, lang: str) -> None:
-    w = _Writer(ws)
+    w = SheetWriter(ws)
     w.title(1, label("title", lang), TITLE_FONT)
     w.put(2, 1, caption(report, lang), wide=False)
     row = 3
@@ -180,7 +130,7 @@ def _status_en(status: str) -> str:
 
 
 def _events(ws: Worksheet, report: ProgressReport, lang: str) -> None:
-    w = _Writer(ws)
+    w = SheetWriter(ws)
     ev = report.events
     targets = report.configured
     w.title(1, f"{label('section.events', lang)}（{report.period.label(lang)}）")
@@ -275,7 +225,7 @@ def _events(ws: Worksheet, report: ProgressReport, lang: str) -> None:
 def _breakdown(
     ws: Worksheet, rows: list[BreakdownRow], lang: str, regional: bool, title: str
 ) -> None:
-    w = _Writer(ws)
+    w = SheetWriter(ws)
     w.title(1, title)
     keys = ["achievements", "demands", "matches", "contacted", "signed", "landed", "signed_amount"]
     if regional:
@@ -313,7 +263,7 @@ def _breakdown(
 
 
 def _trend(ws: Worksheet, months: list[TrendRow], quarters: list[TrendRow], lang: str) -> None:
-    w = _Writer(ws)
+    w = SheetWriter(ws)
     keys = [
         "events",
         "enterprises",
@@ -353,62 +303,6 @@ def _trend(ws: Worksheet, months: list[TrendRow], quarters: list[TrendRow], lang
     w.finish(minimum=10)
 
 
-def _detail(ws: Worksheet, frame: pd.DataFrame, columns: list[tuple[str, str, str | None]]) -> None:
-    """A flat table: (column in frame, header, number format) per column."""
-    w = _Writer(ws)
-    w.header(1, 1, [head for _, head, _ in columns])
-    for r, rec in enumerate(frame.to_dict("records"), start=2):
-        for c, (name, _, fmt) in enumerate(columns, start=1):
-            value = rec.get(name)
-            if value is not None and not isinstance(value, str) and pd.isna(value):
-                value = None
-            if fmt == DATE and value is not None and not isinstance(value, dt.date):
-                value = dt.date.fromisoformat(str(value)[:10])
-            w.put(r, c, value, fmt)
-    ws.freeze_panes = "A2"
-    ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{max(len(frame), 1) + 1}"
-    w.finish(maximum=40)
-
-
-def _event_columns(lang: str) -> list[tuple[str, str, str | None]]:
-    def f(name: str, fmt: str | None = None) -> tuple[str, str, str | None]:
-        return (name, field_by_name(Kind.EVENTS, name).header(lang), fmt)
-
-    return [
-        f("id"),
-        f("name"),
-        f("date", DATE),
-        f("region"),
-        ("locality", label("h.province", lang), None),
-        ("group", label("h.group", lang), None),
-        f("organiser"),
-        f("form"),
-        f("enterprises", INT),
-        f("achievements", INT),
-        f("intents", INT),
-        f("contracts", INT),
-        f("amount", MONEY),
-    ]
-
-
-def _match_columns(frame: pd.DataFrame, lang: str) -> list[tuple[str, str, str | None]]:
-    from fuzhi.schema import result_label
-
-    cols: list[tuple[str, str, str | None]] = [
-        ("match_id", result_label("match_id", lang), None),
-        ("demand_id", field_by_name(Kind.DEMANDS, "id").header(lang), None),
-        ("achievement_id", field_by_name(Kind.ACHIEVEMENTS, "id").header(lang), None),
-        ("score", result_label("score", lang), "0.000"),
-        ("status", label("h.status_as_of", lang), None),
-        ("stage_name", label("h.stage_reached", lang), None),
-        *((f"entered_{n}", label(f"h.entered_{n}", lang), DATE) for n in range(1, 5)),
-        ("signed_amount", label("h.signed_amount", lang), MONEY),
-        ("demand_region", label("h.demand_region", lang), None),
-        ("demand_industry", label("h.demand_industry", lang), None),
-    ]
-    return [c for c in cols if c[0] in frame.columns or c[0] == "stage_name"]
-
-
 def progress_workbook(report: ProgressReport, lang: Lang | str = Lang.ZH) -> Workbook:
     """Build the report workbook in memory (normal mode, for the charts)."""
     lang = str(lang)
@@ -438,11 +332,13 @@ def progress_workbook(report: ProgressReport, lang: Lang | str = Lang.ZH) -> Wor
         report.trend_quarters,
         lang,
     )
-    _detail(wb.create_sheet(label("sheet.detail", lang)), report.event_rows, _event_columns(lang))
+    write_detail(
+        wb.create_sheet(label("sheet.detail", lang)), report.event_rows, event_columns(lang)
+    )
     matches = report.match_rows.copy()
     matches["stage_name"] = [FUNNEL[int(s)].value for s in matches.get("stage", [])]
-    _detail(
-        wb.create_sheet(label("sheet.match_detail", lang)), matches, _match_columns(matches, lang)
+    write_detail(
+        wb.create_sheet(label("sheet.match_detail", lang)), matches, match_columns(matches, lang)
     )
     stamp = dt.datetime.combine(report.as_of, dt.time())
     wb.properties.created = stamp
