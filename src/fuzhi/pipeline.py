@@ -28,14 +28,14 @@ _DISTINCT: dict[Kind, tuple[str, ...]] = {
 
 def guess_kind(headers: list[str]) -> Kind:
     """Tell an achievement, demand or event sheet apart by its distinctive headers."""
-    scores = Counter[Kind]()
+    scores: dict[Kind, float] = dict.fromkeys(Kind, 0.0)
     for kind in Kind:
         index = alias_index(kind)
         for h in headers:
             key = header_key(h)
             scores[kind] += sum(token.lower() in key for token in _DISTINCT[kind])
             scores[kind] += 0.1 * (key in index)
-    ranked = scores.most_common()
+    ranked = sorted(scores.items(), key=lambda kv: -kv[1])
     if not ranked or ranked[0][1] < 1 or (len(ranked) > 1 and ranked[0][1] == ranked[1][1]):
         raise UsageError(
             f"cannot tell whether the headers ({', '.join(h for h in headers if h)}) describe "
@@ -123,7 +123,8 @@ def match_files(job: MatchJob, progress: Progress | None = None) -> tuple[MatchR
         mine = {k: v for k, v in shared.items() if k in known} | overrides.get(kind, {})
         libraries[kind] = load(path, kind, sheet, mine, strict=not shared)
     achievements, demands = libraries[Kind.ACHIEVEMENTS], libraries[Kind.DEMANDS]
-    candidates, duplicates = achievements.records, {}
+    candidates = achievements.records
+    duplicates: dict[str, list[str]] = {}
     if job.dedupe_threshold is not None:
         clusters = find_duplicates(candidates, job.dedupe_threshold, cache_dir=job.cache_dir)
         candidates, duplicates = representatives(candidates, clusters)

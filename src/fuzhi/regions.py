@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 from fuzhi.io.parse import clean_text
 
@@ -139,7 +140,7 @@ def _group_for(province: str, city: str) -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def _cpca():  # type: ignore[no-untyped-def]
+def _cpca() -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import cpca

@@ -75,7 +75,8 @@ class RunInfo:
 
 
 # (side, field, zh, en) of the record columns shown around each match.
-_DEMAND_COLS = (
+_RecordCol = tuple[str, str, str | None, str | None]
+_DEMAND_COLS: tuple[_RecordCol, ...] = (
     ("d", "id", None, "Demand ID"),
     ("d", "title", None, "Demand title"),
     ("d", "enterprise", None, None),
@@ -83,7 +84,7 @@ _DEMAND_COLS = (
     ("d", "trl", None, None),
     ("d", "budget", None, None),
 )
-_ACHIEVEMENT_COLS = (
+_ACHIEVEMENT_COLS: tuple[_RecordCol, ...] = (
     ("a", "id", None, "Achievement ID"),
     ("a", "title", None, "Achievement title"),
     ("a", "holder", None, None),
@@ -113,14 +114,14 @@ def _layout(
     )
     keys: list[tuple[str, str]] = []
     columns: list[Column] = []
-    for spec in first:
-        keys.append((spec[0], spec[1]))
-        columns.append(_record_column(*spec, lang))
+    for side, name, zh, en in first:
+        keys.append((side, name))
+        columns.append(_record_column(side, name, zh, en, lang))
     keys.append(("m", "rank"))
     columns.append(Column(result_label("rank", lang), CellKind.INT, width=6))
-    for spec in second:
-        keys.append((spec[0], spec[1]))
-        columns.append(_record_column(*spec, lang))
+    for side, name, zh, en in second:
+        keys.append((side, name))
+        columns.append(_record_column(side, name, zh, en, lang))
     for name in _SCORE_COLS:
         keys.append(("m", name))
         columns.append(Column(result_label(name, lang), CellKind.PERCENT, width=10))
