@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+import fuzhi.match.text
 from conftest import DEMAND_ROWS, write_xlsx
 from fuzhi.errors import ExitCode
 from fuzhi.workspace.matching import match_id
@@ -40,6 +44,23 @@ def test_rerun_keeps_ids_and_tracking(workspace: Path, libraries: tuple[Path, Pa
     runs = table(workspace, "match_runs", "id")
     assert [r["mode"] for r in runs] == ["full", "full"]
     assert runs[-1]["model_version"] and '"k": 2' in runs[-1]["parameters"]
+
+
+def test_full_run_vectorises_each_library_once(
+    workspace: Path, libraries: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _setup(workspace, libraries)
+    calls: list[int] = []
+    count_terms = fuzhi.match.text.count_terms
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(len(args[1]))  # libraries counted in one pass
+        return count_terms(*args, **kwargs)
+
+    monkeypatch.setattr(fuzhi.match.text, "count_terms", counting)
+    ok("match", "-k", "2", "--full", "-q")
+    assert calls == [2]  # fit_transform only: match_libraries finds the vectors cached
+    assert len(match_ids(workspace)) == 6
 
 
 def test_rejected_pairs_are_not_proposed_again(

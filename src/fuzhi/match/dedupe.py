@@ -79,8 +79,9 @@ def find_duplicates(
     if len(records) < 2:
         return []
     docs = documents(records, Kind.ACHIEVEMENTS)
-    model = TextModel.fit(docs, [], options or TextOptions(), cache_dir=cache_dir)
-    vectors = model.transform_achievements(docs)
+    model, vectors, _ = TextModel.fit_transform(
+        docs, [], options or TextOptions(), cache_dir=cache_dir
+    )
     top = text_top_k(
         model,
         vectors,

@@ -73,24 +73,29 @@ def count_terms(
     progress: Progress | None,
 ) -> TermCounts:
     """Fold and segment every weighted field once, then count words and character n-grams
-    per chunk of documents (bounded memory) and join the chunks' vocabularies."""
+    per chunk of documents (bounded memory) and join the chunks' vocabularies.
+
+    Chunks never span two libraries, so a library's rows are counted exactly as they are
+    when it is counted alone (the same entries in the same order: ``fit_transform`` gives
+    the very vectors ``transform_*`` give)."""
     texts: list[str] = []
     rows: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
     weights: list[np.ndarray] = [np.zeros(0, dtype=np.float32)]
+    chunks: list[int] = []
     n_docs = 0
     for docs, field_weights in libraries:
         names = [name for name, _ in field_weights]
         texts += [str(doc.get(name) or "") for doc in docs for name in names]
         rows.append(n_docs + np.repeat(np.arange(len(docs)), len(names)))
         weights.append(np.tile(np.array([w for _, w in field_weights], np.float32), len(docs)))
+        chunks += [n_docs + lo for lo in range(0, len(docs), _CHUNK_DOCS)]
         n_docs += len(docs)
     folded = tokenizer.fold_many(texts)
     del texts
     tokens = tokenizer.tokens_joined(folded, progress=progress)
     text_row, text_weight = np.concatenate(rows), np.concatenate(weights)
     parts = []
-    for lo in range(0, n_docs, _CHUNK_DOCS):
-        hi = min(n_docs, lo + _CHUNK_DOCS)
+    for lo, hi in zip(chunks, [*chunks[1:], n_docs], strict=True):
         a, b = np.searchsorted(text_row, [lo, hi])
         parts.append(
             _count_chunk(folded[a:b], tokens[a:b], text_row[a:b] - lo, text_weight[a:b], hi - lo, n)

@@ -124,14 +124,15 @@ def match_workspace(
     changed_d: set[str] = set()
     changed_a: set[str] = set()
     if full:
-        fitted = TextModel.fit(
+        a_docs, d_docs = (
             documents(achievements, Kind.ACHIEVEMENTS),
             documents(demands, Kind.DEMANDS),
-            options.text,
-            cache_dir=cache_dir,
-            progress=progress,
+        )
+        fitted, a_vec, d_vec = TextModel.fit_transform(
+            a_docs, d_docs, options.text, cache_dir=cache_dir, progress=progress
         )
         model = CachedModel.wrap(fitted, workspace.model_dir / f"vectors-{fitted.version}.npz")
+        model.remember(a_docs, a_vec, d_docs, d_vec)  # match_libraries finds them cached
         result = match_libraries(achievements, demands, run_options, model=model, progress=progress)
         fresh.extend(result.frames())
         changed_d, changed_a = set(demands["id"]), set(achievements["id"])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,27 +53,56 @@ class CachedModel(TextModel):
                 )
         return cached
 
-    def _cached(self, side: str, docs: Sequence[Any], fresh: Any) -> TextVectors:
+    def _add_missing(
+        self, side: str, docs: Sequence[Any], fresh: Callable[[list[int]], sp.csr_matrix]
+    ) -> list[str]:
+        """Cache the vectors of ``docs`` not cached yet, ``fresh(their positions)``; their keys."""
         keys = [_key(side, d) for d in docs]
         missing = list(dict.fromkeys(k for k in keys if k not in self._index))
         if missing:
             where = {k: i for i, k in enumerate(keys)}
-            vectors = fresh([docs[where[k]] for k in missing]).matrix
+            vectors = fresh([where[k] for k in missing])
             start = 0 if self._matrix is None else self._matrix.shape[0]
             self._matrix = (
                 vectors if self._matrix is None else sp.vstack([self._matrix, vectors], "csr")
             )
             self._index.update({k: start + i for i, k in enumerate(missing)})
             self._dirty = True
+        return keys
+
+    def _cached(
+        self, side: str, docs: Sequence[Any], fresh: Callable[[list[int]], sp.csr_matrix]
+    ) -> TextVectors:
+        keys = self._add_missing(side, docs, fresh)
         assert self._matrix is not None
         rows = np.fromiter((self._index[k] for k in keys), dtype=np.int64, count=len(keys))
         return TextVectors(sp.csr_matrix(self._matrix[rows]), self.version)
 
     def transform_achievements(self, docs: Sequence[Any], progress: Any = None) -> TextVectors:
-        return self._cached("a", docs, lambda d: TextModel.transform_achievements(self, d))
+        return self._cached(
+            "a",
+            docs,
+            lambda at: TextModel.transform_achievements(self, [docs[i] for i in at]).matrix,
+        )
 
     def transform_demands(self, docs: Sequence[Any], progress: Any = None) -> TextVectors:
-        return self._cached("d", docs, lambda d: TextModel.transform_demands(self, d))
+        return self._cached(
+            "d", docs, lambda at: TextModel.transform_demands(self, [docs[i] for i in at]).matrix
+        )
+
+    def remember(
+        self,
+        achievements: Sequence[Any],
+        achievement_vectors: TextVectors,
+        demands: Sequence[Any],
+        demand_vectors: TextVectors,
+    ) -> None:
+        """Cache vectors this model already made (``TextModel.fit_transform``'s), so that
+        ``transform_*`` does not vectorise those documents again."""
+        if {achievement_vectors.model_version, demand_vectors.model_version} != {self.version}:
+            raise ValueError("vectors were made by another text model")
+        self._add_missing("a", achievements, lambda at: achievement_vectors.matrix[at])
+        self._add_missing("d", demands, lambda at: demand_vectors.matrix[at])
 
     def save_vectors(self) -> None:
         """Write the cache if it grew (temp file, then rename)."""
