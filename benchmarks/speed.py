@@ -183,8 +183,8 @@ def child_baseline(a_path: str, d_path: str, out: str) -> dict[str, float]:
     jieba.setLogLevel(60)
     t: dict[str, float] = {}
     s = time.perf_counter()
-    a = pd.read_excel(a_path, dtype=str).fillna("")
-    d = pd.read_excel(d_path, dtype=str).fillna("")
+    a = pd.read_excel(a_path, dtype=str, engine="openpyxl").fillna("")
+    d = pd.read_excel(d_path, dtype=str, engine="openpyxl").fillna("")
     t["read"] = time.perf_counter() - s
     s = time.perf_counter()
     a_text = (

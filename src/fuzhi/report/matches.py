@@ -150,7 +150,7 @@ def _match_rows(
         m["reasons"] = explain(m["shared_terms"], {n: m[f"f_{n}"] for n in FACTORS}, d, a, lang)
         m["duplicates"] = "、".join(duplicates.get(m["achievement_id"], []))
         sources = {"d": d, "a": a, "m": m}
-        yield [_nan_to_none(sources[side].get(name)) for side, name in keys]
+        yield [sources[side].get(name) for side, name in keys]  # writers blank NaN/NA
 
 
 def _by_id(library: Library) -> dict[str, dict[str, Any]]:
