@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import math
+import re
 import unicodedata
 from collections.abc import Callable
 from decimal import Decimal
@@ -311,3 +312,58 @@ def test_clean_text_is_idempotent_and_has_no_control_characters(text: str) -> No
 def test_split_keywords_keeps_order_without_repeats(words: list[str]) -> None:
     result = split_keywords("；".join(words))
     assert result == list(dict.fromkeys(words))
+
+
+def reference_clean_text(text: str) -> str:
+    """clean_text of a string as specified: per-character control removal, full NFKC
+    outside superscripts/subscripts/enclosed numbers, whitespace folded, Excel's limit."""
+    text = "".join(
+        " " if ch.isspace() else ch
+        for ch in text
+        if ch.isspace() or unicodedata.category(ch) not in ("Cc", "Cf")
+    )
+    parts = re.split(r"([\u00b2\u00b3\u00b9\u2070-\u209f\u2460-\u24ff]+)", text)
+    text = "".join(p if i % 2 else unicodedata.normalize("NFKC", p) for i, p in enumerate(parts))
+    return " ".join(text.split())[:EXCEL_CELL_LIMIT].rstrip()
+
+
+# Characters that take clean_text's shortcuts or meet them: full-width forms and spaces,
+# letterlike symbols and Roman numerals, superscripts, circled digits, combining marks
+# (acute, cedilla, kana voicing, overline), half-width kana and jamo, CJK, controls, formats.
+TRICKY_CHARS = (
+    "，：；（）！？％＋－．／０９ＡＺａｚ［］｛｝～＂＇￥￠￡￢￣￤￦\u3000"
+    "℃℉№™ℓΩKÅⅠⅡⅢⅣⅫⅰⅱ…‥″‴"
+    "²³¹⁰⁴⁵₀₂₉ⁱⁿ①②⑳⑴⒈ⓐ⓪⓫"
+    "\u0301\u0327\u0308\u0305\u3099\u309a\u0b3e\u0b47"
+    "ｶﾞﾟﾊｧ\uffa1\uffa4\uffc2\u1100\u1161"
+    "人工智能材料检测。、《》“”【】eEaA1 0."
+    "\t\n\r\x0b\x0c\x1c\x85\xa0\u2028\u2029\u200b\u200d\ufeff\x00\x07\x7f\ue000\U000e0041"
+)
+tricky_text = st.text(
+    alphabet=st.one_of(st.sampled_from(TRICKY_CHARS), st.characters()), max_size=60
+)
+
+
+@given(tricky_text)
+def test_clean_text_agrees_with_plain_nfkc(text: str) -> None:
+    assert clean_text(text) == reference_clean_text(text)
+
+
+@pytest.mark.parametrize(
+    "context",
+    ["{}", "e{}", "{}\u0301", "{}\u0327\u0301", "ｶ{}", "{}ﾞ", "{}²", "①{}", " {} ", "\n{}\u3000"],
+)
+def test_clean_text_agrees_with_plain_nfkc_on_every_shortcut_character(context: str) -> None:
+    """Full-width forms, letterlike symbols, Roman numerals and the like, each in contexts
+    where NFKC composes or keeps neighbours."""
+    ranges = [(0x2024, 0x2037), (0x2100, 0x218F), (0x3000, 0x3000), (0xFF01, 0xFFEF)]
+    for first, last in ranges:
+        for code in range(first, last + 1):
+            text = context.format(chr(code))
+            assert clean_text(text) == reference_clean_text(text), hex(code)
+
+
+def test_clean_text_of_long_text_with_full_width_punctuation() -> None:
+    text = "基于深度学习的钢板表面缺陷检测（试点），精度≥９９％；温度℃，Ⅱ期①\n" * 2_000
+    assert clean_text(text) == reference_clean_text(text)
+    assert clean_text(text).startswith("基于深度学习的钢板表面缺陷检测(试点),精度≥99%;温度°C,II期①")

@@ -39,6 +39,39 @@ COUNT_EXPECTED = "expected a whole number of 0 or more (e.g. 12, 12个, 12家)"
 
 # Kept out of NFKC: superscripts, subscripts and enclosed alphanumerics (see module doc).
 _NFKC_KEEP = re.compile(r"([\u00b2\u00b3\u00b9\u2070-\u209f\u2460-\u24ff]+)")
+# Characters whose NFKC form can be put in directly, before the (slow) full NFKC: the
+# full-width forms and a few letterlike symbols common in Chinese text ("，" → ",", "℃" → "°C",
+# "Ⅱ" → "II"). Only those whose compatibility decomposition is all starters (no combining
+# marks), so replacing them leaves the text's NFKC unchanged; a text still not NFKC after the
+# replacement gets the full normalisation.
+_QUICK_NFKC_RANGES = (
+    (0x2024, 0x2026),
+    (0x2033, 0x2037),
+    (0x2100, 0x214F),
+    (0x2160, 0x2188),
+    (0x3000, 0x3000),
+    (0xFF01, 0xFF5E),
+    (0xFFE0, 0xFFEE),
+)
+
+
+def _quick_nfkc_table() -> dict[str, str]:
+    table: dict[str, str] = {}
+    for first, last in _QUICK_NFKC_RANGES:
+        for code in range(first, last + 1):
+            char = chr(code)
+            folded = unicodedata.normalize("NFKC", char)
+            decomposed = unicodedata.normalize("NFKD", char)
+            if folded == char or any(map(unicodedata.combining, decomposed)):
+                continue
+            if all(c == " " or c.isprintable() for c in folded):
+                table[char] = folded
+    return table
+
+
+_QUICK_NFKC = _quick_nfkc_table()
+_QUICK_NFKC_CHARS = re.compile("[" + "".join(map(re.escape, sorted(_QUICK_NFKC))) + "]")
+_OTHER_WHITESPACE = re.compile(r"[^\S ]")  # \s is str.isspace(); all of it but " "
 _CHINESE_DIGITS = {c: i for i, c in enumerate("一二三四五六七八九", start=1)}
 
 _TRL = re.compile(
@@ -125,9 +158,14 @@ def _nfkc(text: str) -> str:
     return "".join(p if i % 2 else unicodedata.normalize("NFKC", p) for i, p in enumerate(parts))
 
 
+def _quick_nfkc_char(match: re.Match[str]) -> str:
+    return _QUICK_NFKC[match[0]]
+
+
 def _drop_controls(text: str) -> str:
     """Whitespace of any kind becomes a space; other control and format characters go."""
-    if text.isprintable():  # fast path (C): no whitespace but " ", no Cc/Cf characters
+    text = _OTHER_WHITESPACE.sub(" ", text)  # newlines, tabs, U+3000: the usual reason
+    if text.isprintable():  # no Cc/Cf characters left
         return text
     return "".join(
         " " if ch.isspace() else ch
@@ -148,10 +186,15 @@ def clean_text(value: object) -> str:
         text = value.date().isoformat() if value.time() == dt.time() else value.isoformat(" ")
     else:
         text = str(value)
-    text = _drop_controls(text)
+    if not text.isprintable():  # C check: whitespace other than " ", Cc/Cf characters
+        text = _drop_controls(text)
     if not unicodedata.is_normalized("NFKC", text):  # C check; most cells are already NFKC
-        text = _nfkc(text)
-    return " ".join(text.split())[:EXCEL_CELL_LIMIT].rstrip()
+        text = _QUICK_NFKC_CHARS.sub(_quick_nfkc_char, text)
+        if not unicodedata.is_normalized("NFKC", text):
+            text = " ".join(_nfkc(text).split())  # NFKC may bring in other whitespace
+    if "  " in text or text.startswith(" ") or text.endswith(" "):  # only " " is left
+        text = " ".join(text.split())
+    return text[:EXCEL_CELL_LIMIT].rstrip()
 
 
 def _compact(value: object) -> str:
