@@ -128,6 +128,14 @@ def test_skipping_common_terms_scores_candidates_exactly(
     np.testing.assert_allclose(skipped.scores, exact.scores, rtol=1e-5)
     masked = sparse_top_k(q, a, 5, use_kernel=True, skip_common=0.5, min_score=0.8)
     assert (masked.scores[masked.indices >= 0] > 0.8).all()
+    # searching by only the strongest rare terms still scores every candidate exactly
+    strongest = sparse_top_k(q, a, 5, use_kernel=True, skip_common=0.5, search_share=0.6)
+    found = strongest.indices >= 0
+    assert (found == (exact.indices >= 0)).all()
+    rows = np.nonzero(found)[0]
+    direct = (q @ a.T).toarray()[rows, strongest.indices[found]]
+    np.testing.assert_allclose(strongest.scores[found], direct, rtol=1e-5)
+    assert np.mean(strongest.indices[:, 0] == exact.indices[:, 0]) > 0.9
 
 
 def test_item_index_serves_several_passes() -> None:
@@ -140,3 +148,30 @@ def test_item_index_serves_several_passes() -> None:
         np.testing.assert_array_equal(reused.indices, direct.indices)
     with pytest.raises(ValueError, match="allowed"):
         sparse_top_k(q, index, 1, allowed=allowed)
+
+
+def test_compiled_kernel_at_size_matches_brute_force(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_scipy(*args: object) -> None:
+        raise AssertionError("the compiled kernel should have run")
+
+    monkeypatch.setattr(topk, "_top_k_blocks", no_scipy)
+    q, a = random_pair(5, n_q=120, n_a=3000, ties=True)
+    assert_matches(sparse_top_k(q, a, 25, use_kernel=True, n_jobs=2), brute_force(q, a, 25))
+    assert_matches(
+        sparse_top_k(q, a, 4, use_kernel=True, min_score=3.0), brute_force(q, a, 4, min_score=3.0)
+    )
+
+
+def test_negative_entries_take_the_scipy_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    blocks = topk._top_k_blocks
+
+    def counted(*args: object, **kwargs: object) -> tuple[np.ndarray, np.ndarray]:
+        calls.append(1)
+        return blocks(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(topk, "_top_k_blocks", counted)
+    q, a = random_pair(6)
+    a.data[::5] *= -1  # a negative weight can cancel a sum back to zero
+    assert_matches(sparse_top_k(q, a, 6, use_kernel=True), brute_force(q, a, 6))
+    assert calls

@@ -40,6 +40,7 @@ from fuzhi.match.topk import ItemIndex, TopK, feedback_queries, sparse_top_k
 
 _FORMAT = 1
 SKIP_COMMON = 0.02  # see topk.sparse_top_k: candidates without terms in > 2% of items
+SEARCH_SHARE = 0.9  # … found by the strongest rare terms holding 90% of their weight
 
 
 @dataclass(frozen=True)
@@ -370,6 +371,7 @@ def text_top_k(
             min_score=min_score,
             n_jobs=n_jobs,
             skip_common=skip_common,
+            search_share=SEARCH_SHARE,
         )
         queries = model.expand(queries, achievements, first)
     return sparse_top_k(
@@ -380,6 +382,7 @@ def text_top_k(
         n_jobs=n_jobs,
         progress=progress,
         skip_common=skip_common,
+        search_share=SEARCH_SHARE,
     )
 
 

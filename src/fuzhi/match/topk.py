@@ -1,12 +1,11 @@
 """Top-k rows of ``queries @ items.T`` for sparse matrices, in bounded memory, on all cores.
 
 Ties are broken by lower item index so results are deterministic (callers sort items by ID
-first, so ties break by ID). With sparse_dot_topn installed its multi-threaded C++ kernel
-finds the candidates (about 4x faster than SciPy at 100k items); rows whose k-th and
-(k+1)-th scores tie are recomputed exactly. Without it, SciPy products over row blocks run
-on a thread pool (SciPy's sparse kernels release the GIL). At scale, ``skip_common`` finds
-candidates without the terms most items hold (most of the kernel's work) and then scores
-the candidates exactly. ``feedback_queries`` extends queries by their first-pass hits
+first, so ties break by ID). The compiled kernel (``fuzhi.match.kernels``, Numba) searches
+blocks of queries on all cores; where it cannot run (Numba missing, negative entries),
+SciPy products over row blocks run on a thread pool (SciPy's sparse kernels release the
+GIL) and give the same results. At scale, ``skip_common`` finds candidates without the
+terms most items hold (most of the kernel's work) and then scores the candidates exactly. ``feedback_queries`` extends queries by their first-pass hits
 (pseudo-relevance feedback) for a second pass.
 """
 
@@ -96,15 +95,19 @@ def sparse_top_k(
     progress: Progress | None = None,
     use_kernel: bool | None = None,
     skip_common: float = 0.0,
+    search_share: float = 1.0,
 ) -> TopK:
     """Top ``k`` items per query row by dot product; only scores above ``min_score`` count.
 
     ``items`` is a matrix or an ``ItemIndex`` (which then holds the ``allowed`` mask).
-    ``allowed`` is an optional boolean mask over items; ``use_kernel`` forces (True) or
-    avoids (False) sparse_dot_topn, default: use it when installed. ``skip_common`` > 0
-    (with the kernel) finds candidates without the terms held by more than that share of
-    the items, then scores the candidates exactly: much faster, and the results differ only
-    where an item would rank by the common terms alone.
+    ``allowed`` is an optional boolean mask over items; ``use_kernel`` asks for (True) or
+    avoids (False) the compiled kernel, default: use it when Numba is installed (matrices
+    with negative entries always take the SciPy path). ``skip_common`` > 0 (with the kernel,
+    at scale) finds candidates without the terms held by more than that share of the items,
+    and (``search_share`` < 1) by only each query's strongest other terms that carry that
+    share of their squared weight, then
+    scores the candidates exactly: much faster, and the results differ only where an item
+    would rank by the terms left out alone.
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
@@ -120,13 +123,12 @@ def sparse_top_k(
         raise ValueError(f"queries have {q.shape[1]} columns, items {a.shape[1]}")
     if use_kernel is None:
         use_kernel = _kernel_available()
+    use_kernel = use_kernel and index.nonnegative and bool((q.data >= 0).all())
     common = index.df > skip_common * a.shape[0]
     big = q.shape[0] * a.shape[0] >= _SKIP_MIN_PAIRS
-    if use_kernel and big and skip_common > 0 and common.any():
-        common_items = index.only_columns(common)
-        result = _top_k_skipping(q, common_items, items_t, common, k, min_score, n_jobs, progress)
-    elif use_kernel and a.shape[0] > 0:
-        result = _top_k_kernel(q, items_t, k, min_score, n_jobs, progress)
+    if use_kernel and a.shape[0] > 0:
+        skip = common if big and skip_common > 0 and common.any() else None
+        result = _top_k_kernel(q, index, k, min_score, n_jobs, progress, skip, search_share)
     else:
         result = _top_k_blocks(q, items_t, k, min_score, n_jobs, progress)
     idx, scores = result
@@ -153,14 +155,7 @@ class ItemIndex:
         self.items = a
         self.items_t = a.T.tocsr()
         self.df = np.diff(self.items_t.indptr)  # items holding each term
-        self._parts: dict[bytes, sp.csr_matrix] = {}
-
-    def only_columns(self, mask: np.ndarray) -> sp.csr_matrix:
-        """The items with only the columns in ``mask`` (remembered per mask)."""
-        key = np.packbits(mask).tobytes()
-        if key not in self._parts:
-            self._parts[key] = _columns(self.items, mask)
-        return self._parts[key]
+        self.nonnegative = bool((a.data >= 0).all())  # what the compiled kernel needs
 
 
 def feedback_queries(
@@ -208,7 +203,7 @@ def _keep_strongest(matrix: sp.csr_matrix, n: int) -> sp.csr_matrix:
 
 def _kernel_available() -> bool:
     try:
-        import sparse_dot_topn  # noqa: F401
+        import fuzhi.match.kernels  # noqa: F401  (needs Numba)
     except ImportError:
         return False
     return True
@@ -244,96 +239,45 @@ def _top_k_blocks(
 
 def _top_k_kernel(
     q: sp.csr_matrix,
-    items_t: sp.csr_matrix,
+    index: ItemIndex,
     k: int,
     min_score: float,
     n_jobs: int,
     progress: Progress | None,
+    common: np.ndarray | None = None,
+    search_share: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    from sparse_dot_topn import sp_matmul_topn
-
-    n = q.shape[0]
-    n_items = items_t.shape[1]
-    want = min(k + 1, n_items)
-    idx = np.full((n, k), -1, dtype=np.int64)
-    out = np.zeros((n, k), dtype=np.float32)
-    for lo in range(0, n, _KERNEL_BLOCK_ROWS):
-        hi = min(n, lo + _KERNEL_BLOCK_ROWS)
-        block = sp_matmul_topn(
-            q[lo:hi], items_t, top_n=want, threshold=min_score, sort=True, n_threads=n_jobs
-        ).tocsr()
-        for r in range(hi - lo):
-            start, end = block.indptr[r], block.indptr[r + 1]
-            cols = block.indices[start:end].astype(np.int64)
-            vals = block.data[start:end].astype(np.float32)
-            keep = vals > min_score
-            cols, vals = cols[keep], vals[keep]
-            if len(vals) == want and want > k and vals.min() == np.sort(vals)[-k]:
-                row_idx, row_out = _select(_dense_block(q[lo + r], items_t), k, min_score)
-                idx[lo + r], out[lo + r] = row_idx[0], row_out[0]
-                continue
-            order = np.lexsort((cols, -vals))[:k]
-            idx[lo + r, : len(order)] = cols[order]
-            out[lo + r, : len(order)] = vals[order]
-        if progress:
-            progress("top-k", hi, n)
-    return idx, out
-
-
-def _top_k_skipping(
-    q: sp.csr_matrix,
-    common_items: sp.csr_matrix,
-    items_t: sp.csr_matrix,
-    common: np.ndarray,
-    k: int,
-    min_score: float,
-    n_jobs: int,
-    progress: Progress | None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k from candidates found without the ``common`` terms, scored exactly.
+    """Top-k with the compiled kernel, in blocks of queries (for progress); with
+    ``common`` (a mask over terms), candidates are found without those terms (and with only
+    each query's strongest other terms carrying ``search_share`` of their squared weight)
+    and scored exactly.
 
     The kernel's cost is the posting lists it walks, and the few terms most items hold make
-    up most of them. Each query's ``2k + 10`` best items by its other terms are candidates;
-    the common terms' part of their score is added back (a small sparse product per block
-    of queries), and the best ``k`` are kept.
+    up most of them. Each query's ``k + 20`` (at least 50) best items by its searched terms
+    are candidates; the rest of their score is added back exactly and the best ``k`` kept.
+    Queries whose common terms hold more than half their squared weight are searched
+    exactly.
     """
-    from sparse_dot_topn import sp_matmul_topn
+    from fuzhi.match.kernels import top_k_csr
 
-    n, n_items = q.shape[0], common_items.shape[0]
-    rare_q, common_q = _columns(q, ~common), _columns(q, common)
-    mass = _row_sums(q.data**2, q.indptr)
-    exact = _row_sums(rare_q.data**2, rare_q.indptr) < (1 - _MAX_SKIPPED_MASS) * mass
-    pool = min(n_items, max(k + _EXTRA_CANDIDATES, _MIN_CANDIDATES))
+    n, n_items = q.shape[0], index.items.shape[0]
     idx = np.full((n, k), -1, dtype=np.int64)
     out = np.zeros((n, k), dtype=np.float32)
+    pool = min(n_items, max(k + _EXTRA_CANDIDATES, _MIN_CANDIDATES))
     for lo in range(0, n, _KERNEL_BLOCK_ROWS):
         hi = min(n, lo + _KERNEL_BLOCK_ROWS)
-        found = sp_matmul_topn(
-            rare_q[lo:hi], items_t, top_n=pool, threshold=0.0, sort=False, n_threads=n_jobs
-        ).tocsr()
-        rows = np.repeat(np.arange(hi - lo), np.diff(found.indptr))
-        cols = found.indices.astype(np.int64)
-        shared = common_q[lo + rows].multiply(common_items[cols]).sum(axis=1)
-        vals = (found.data + np.asarray(shared).ravel()).astype(np.float32)
-        keep = vals > min_score
-        idx[lo:hi], out[lo:hi] = _rank_pairs(rows[keep], cols[keep], vals[keep], hi - lo, k)
+        idx[lo:hi], out[lo:hi] = top_k_csr(
+            q[lo:hi],
+            index.items,
+            index.items_t,
+            k,
+            min_score=min_score,
+            common=common,
+            pool=pool,
+            share=search_share,
+            max_skipped=_MAX_SKIPPED_MASS,
+            n_jobs=n_jobs,
+        )
         if progress:
             progress("top-k", hi, n)
-    if exact.any():
-        rows = np.flatnonzero(exact)
-        idx[rows], out[rows] = _top_k_kernel(q[rows], items_t, k, min_score, n_jobs, None)
     return idx, out
-
-
-def _columns(m: sp.csr_matrix, mask: np.ndarray) -> sp.csr_matrix:
-    """``m`` with only the columns in ``mask`` (same shape)."""
-    part = sp.csr_matrix(
-        (np.where(mask[m.indices], m.data, 0), m.indices.copy(), m.indptr.copy()), shape=m.shape
-    )
-    part.eliminate_zeros()
-    return part
-
-
-def _row_sums(values: np.ndarray, indptr: np.ndarray) -> np.ndarray:
-    total = np.concatenate([[0.0], np.cumsum(values, dtype=np.float64)])
-    return total[indptr[1:]] - total[indptr[:-1]]
