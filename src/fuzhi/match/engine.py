@@ -101,11 +101,14 @@ def documents(records: pd.DataFrame, kind: Kind) -> list[dict[str, str]]:
 
 
 def _codes(values: pd.Series, vocab: dict[str, int]) -> np.ndarray:
-    out = np.full(len(values), -1, dtype=np.int32)
-    for i, v in enumerate(values.tolist()):
-        if isinstance(v, str) and v:
-            out[i] = vocab.setdefault(v, len(vocab))
-    return out
+    """Each value's code in ``vocab`` (new values are added); -1 for empty or missing."""
+    codes, uniques = pd.factorize(values.to_numpy(dtype=object))
+    lookup = np.array(
+        [vocab.setdefault(u, len(vocab)) if isinstance(u, str) and u else -1 for u in uniques]
+        + [-1],
+        dtype=np.int32,
+    )
+    return lookup[codes]  # factorize gives -1 for missing: the appended -1
 
 
 def _side(records: pd.DataFrame, money_col: str, vocabs: dict[str, dict[str, int]]) -> SideArrays:

@@ -11,6 +11,7 @@ terms most items hold (most of the kernel's work) and then scores the candidates
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 Progress = Callable[[str, int, int], None]
+log = logging.getLogger(__name__)
 
 _DENSE_BLOCK_CELLS = 16_000_000  # 64 MB of float32 per dense block
 _KERNEL_BLOCK_ROWS = 4096
@@ -204,7 +206,8 @@ def _keep_strongest(matrix: sp.csr_matrix, n: int) -> sp.csr_matrix:
 def _kernel_available() -> bool:
     try:
         import fuzhi.match.kernels  # noqa: F401  (needs Numba)
-    except ImportError:
+    except (ImportError, RuntimeError) as exc:  # RuntimeError: Numba found no cache folder
+        log.warning("compiled top-k kernel unavailable (%s); using SciPy", exc)
         return False
     return True
 
