@@ -233,3 +233,66 @@ def top_k_csr(
         *_parts(queries), *_parts(items_t), *_parts(items), mask, float(share),
         float(max_skipped), max(k, pool), k, np.float32(min_score), n_chunks,
     )  # fmt: skip
+
+
+@njit(nogil=True, cache=True)
+def _shared_terms(dp, di, dd, ap, ai, ad, pair_d, pair_a, n_words, n, out):
+    """For each (demand, achievement) pair: the ``n`` word columns (< ``n_words``) with the
+    largest products of the two rows' weights, largest first, ties by lower column; -1
+    pads. Pairs of the same demand in a row scatter its weights once."""
+    dense = np.zeros(n_words, np.float32)
+    cand_v = np.empty(n, np.float32)
+    cand_c = np.empty(n, np.int64)
+    current = -1
+    for pair in range(len(pair_d)):
+        d, a = pair_d[pair], pair_a[pair]
+        if d != current:
+            if current >= 0:
+                for p in range(dp[current], dp[current + 1]):
+                    if di[p] < n_words:
+                        dense[di[p]] = 0.0
+            for p in range(dp[d], dp[d + 1]):
+                if di[p] < n_words:
+                    dense[di[p]] = dd[p]
+            current = d
+        m = 0
+        for p in range(ap[a], ap[a + 1]):
+            col = ai[p]
+            if col >= n_words or dense[col] == 0.0:
+                continue
+            v = dense[col] * ad[p]
+            if v <= 0.0:
+                continue
+            if m < n:
+                b = m
+                m += 1
+            elif _better(v, col, cand_v[m - 1], cand_c[m - 1]):
+                b = m - 1
+            else:
+                continue
+            while b > 0 and _better(v, col, cand_v[b - 1], cand_c[b - 1]):
+                cand_v[b], cand_c[b] = cand_v[b - 1], cand_c[b - 1]
+                b -= 1
+            cand_v[b], cand_c[b] = v, col
+        for u in range(m):
+            out[pair, u] = cand_c[u]
+
+
+def shared_terms(
+    demands: sp.csr_matrix,
+    achievements: sp.csr_matrix,
+    pair_d: np.ndarray,
+    pair_a: np.ndarray,
+    n_words: int,
+    n: int,
+) -> np.ndarray:
+    """Per pair, the ``n`` word columns contributing most to its score, best first (-1
+    pads): the rows' products over the first ``n_words`` columns, ties by lower column."""
+    out = np.full((len(pair_d), n), -1, dtype=np.int64)
+    if len(pair_d) and n > 0:
+        _shared_terms(
+            *_parts(demands), *_parts(achievements),
+            np.asarray(pair_d, dtype=np.int64), np.asarray(pair_a, dtype=np.int64),
+            n_words, n, out,
+        )  # fmt: skip
+    return out

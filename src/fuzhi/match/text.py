@@ -260,30 +260,15 @@ class TextModel:
         a: Sequence[int] | np.ndarray,
         n: int = 5,
     ) -> list[list[str]]:
-        """``shared_terms`` of many (demand, achievement) pairs at once, in one sparse pass."""
-        n_words = len(self.words)
-        d_idx = np.asarray(d, dtype=np.int64)
-        a_idx = np.asarray(a, dtype=np.int64)
-        if not len(d_idx):
-            return []
-        q = demand.matrix[:, :n_words][d_idx]
-        x = achievement.matrix[:, :n_words][a_idx]
-        product = sp.csr_matrix(q.multiply(x), dtype=np.float32)
-        product.sort_indices()
-        both = product.tocoo()
-        ok = both.data > 0
-        rows, cols, vals = both.row[ok], both.col[ok], both.data[ok]
-        # one stable sort: row, then score descending (positive float32 bits sort as the
-        # numbers do), then column (already ascending within a row)
-        key = (rows.astype(np.int64) << 32) | (0xFFFFFFFF - vals.view(np.uint32)).astype(np.int64)
-        order = np.argsort(key, kind="stable")
-        rows, cols = rows[order], cols[order]
-        starts = np.searchsorted(rows, np.arange(len(d_idx)))
-        rank = np.arange(len(rows)) - starts[rows] if len(rows) else rows
-        take = rank < n
-        terms = self._word_array[cols[take]]
-        ends = np.searchsorted(rows[take], np.arange(1, len(d_idx) + 1))
-        return [part.tolist() for part in np.split(terms, ends[:-1])]
+        """``shared_terms`` of many (demand, achievement) pairs at once (compiled kernel)."""
+        from fuzhi.match.kernels import shared_terms
+
+        cols = shared_terms(
+            demand.matrix, achievement.matrix, np.asarray(d), np.asarray(a), len(self.words), n
+        )
+        terms = self._word_array[np.maximum(cols, 0)].tolist()
+        counts = (cols >= 0).sum(axis=1).tolist()  # -1 pads only at the end of a row
+        return [row[:c] for row, c in zip(terms, counts, strict=True)]
 
     def expand(self, queries: TextVectors, items: TextVectors, first: TopK) -> TextVectors:
         """Pseudo-relevance feedback: add to each query the centroid of its first-pass hits,
