@@ -137,6 +137,9 @@ def _nan_to_none(value: Any) -> Any:
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
+_ROWS_PER_BLOCK = 10_000  # match rows built at a time, column by column
+
+
 def _match_rows(
     frame: pd.DataFrame,
     keys: Sequence[tuple[str, str]],
@@ -144,18 +147,53 @@ def _match_rows(
     achievements: dict[str, dict[str, Any]],
     lang: Lang,
     duplicates: dict[str, list[str]],
-) -> Iterator[list[Any]]:
-    for m in frame.to_dict("records"):
-        d, a = demands[m["demand_id"]], achievements[m["achievement_id"]]
-        m["reasons"] = explain(m["shared_terms"], {n: m[f"f_{n}"] for n in FACTORS}, d, a, lang)
-        m["duplicates"] = "、".join(duplicates.get(m["achievement_id"], []))
-        sources = {"d": d, "a": a, "m": m}
-        yield [sources[side].get(name) for side, name in keys]  # writers blank NaN/NA
+) -> Iterator[tuple[Any, ...]]:
+    """One row of ``keys`` values per match; missing values as they are (writers blank them)."""
+    for start in range(0, len(frame), _ROWS_PER_BLOCK):
+        block = frame.iloc[start : start + _ROWS_PER_BLOCK]
+        yield from zip(
+            *_match_columns(block, keys, demands, achievements, lang, duplicates), strict=True
+        )
+
+
+def _match_columns(
+    frame: pd.DataFrame,
+    keys: Sequence[tuple[str, str]],
+    demands: dict[str, dict[str, Any]],
+    achievements: dict[str, dict[str, Any]],
+    lang: Lang,
+    duplicates: dict[str, list[str]],
+) -> list[list[Any]]:
+    """The ``keys`` columns for the matches in ``frame``, reasons sentences included."""
+    m = {name: frame[name].tolist() for name in frame.columns}
+    records = {
+        "d": [demands[i] for i in m["demand_id"]],
+        "a": [achievements[i] for i in m["achievement_id"]],
+    }
+    factors = (
+        dict(zip(FACTORS, values, strict=True))
+        for values in zip(*(m[f"f_{n}"] for n in FACTORS), strict=True)
+    )
+    m["reasons"] = [
+        explain(terms, f, d, a, lang)
+        for terms, f, d, a in zip(
+            m["shared_terms"], factors, records["d"], records["a"], strict=True
+        )
+    ]
+    m["duplicates"] = ["、".join(duplicates.get(i, [])) for i in m["achievement_id"]]
+    return [
+        [r.get(name) for r in records[side]]
+        if side in records
+        else m.get(name, [None] * len(frame))
+        for side, name in keys
+    ]
 
 
 def _by_id(library: Library) -> dict[str, dict[str, Any]]:
     records = library.records.astype(object).where(library.records.notna(), None)
-    return {r["id"]: r for r in records.to_dict("records")}
+    names = list(records.columns)
+    values = zip(*(records[name].tolist() for name in names), strict=True)
+    return {r["id"]: r for r in (dict(zip(names, row, strict=True)) for row in values)}
 
 
 def _problem_sheet(problems: Sequence[Problem], lang: Lang) -> Sheet:
