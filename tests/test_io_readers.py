@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import pytest
@@ -62,3 +63,28 @@ def test_sheet_without_known_headers(tmp_path: Path) -> None:
     path = write_xlsx(tmp_path / "x.xlsx", [["甲", "乙"], [1, 2]])
     with pytest.raises(InputError, match="no header row found"):
         read_table(path, Kind.DEMANDS)
+
+
+def test_rows_are_cut_or_padded_to_the_header(tmp_path: Path) -> None:
+    rows = [
+        ["需求编号", "需求名称", "需求描述"],
+        ["D1", "网关"],  # short: padded
+        ["D2", "视觉", "检测", "多出的格"],  # long: cut at the last header
+        ["D3", "孪生", "仿真"],
+    ]
+    table = read_table(write_csv(tmp_path / "d.csv", rows), Kind.DEMANDS)
+    assert table.rows == [["D1", "网关", None], ["D2", "视觉", "检测"], ["D3", "孪生", "仿真"]]
+    wide = [[*rows[0], "", ""], ["D1", "网关", "", "", "备注在无表头的列"], ["D2", "视觉", "检测"]]
+    table = read_table(write_xlsx(tmp_path / "d.xlsx", wide), Kind.DEMANDS)
+    assert table.headers == ["需求编号", "需求名称", "需求描述"]
+    assert [r[:2] for r in table.rows] == [["D1", "网关"], ["D2", "视觉"]]
+    assert all(len(r) == 3 for r in table.rows)
+
+
+def test_reading_leaves_the_garbage_collector_enabled(tmp_path: Path) -> None:
+    path = write_xlsx(tmp_path / "d.xlsx", DEMAND_ROWS)
+    read_table(path, Kind.DEMANDS)
+    assert gc.isenabled()
+    with pytest.raises(InputError):
+        read_table(write_xlsx(tmp_path / "x.xlsx", [["甲", "乙"], [1, 2]]), Kind.DEMANDS)
+    assert gc.isenabled()

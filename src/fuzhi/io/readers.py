@@ -8,9 +8,11 @@ among the first few whose cells best match the schema's aliases. Values stay raw
 from __future__ import annotations
 
 import csv
+import gc
 import hashlib
 import io
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,22 @@ class RawTable:
 
     def where(self, row: int | None = None, column: str | None = None) -> str:
         return location(self.path, self.sheet, row, column)
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a sheet's million cell objects are built.
+
+    They form no reference cycles, yet every automatic collection walks all the objects built
+    so far: about a fifth of the time of reading and validating a 100k-row sheet.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def file_sha256(path: Path) -> str:
@@ -162,20 +180,24 @@ def read_table(path: Path | str, kind: Kind, sheet: str | None = None) -> RawTab
     path = Path(path)
     fmt = check_input_file(path)
     encoding: str | None = None
-    if fmt == "csv":
-        if sheet is not None:
-            raise UsageError(f"{path}: --sheet applies to workbooks, not CSV files")
-        encoding, grid = _read_csv_grid(path)
-        sheet_name: str | None = None
-    else:
-        sheet_name, grid = _read_xlsx_grid(path, sheet, kind)
-    where = location(path, sheet_name)
-    if not any(_trim(r) for r in grid):
-        raise InputError(f"{where}: the sheet is empty")
-    header_index = _locate_header(grid, kind, where)
-    headers = [header_text(c) for c in _trim(grid[header_index])]
-    width = len(headers)
-    rows = [(r + [None] * (width - len(r)))[:width] for r in grid[header_index + 1 :]]
+    with gc_paused():
+        if fmt == "csv":
+            if sheet is not None:
+                raise UsageError(f"{path}: --sheet applies to workbooks, not CSV files")
+            encoding, grid = _read_csv_grid(path)
+            sheet_name: str | None = None
+        else:
+            sheet_name, grid = _read_xlsx_grid(path, sheet, kind)
+        where = location(path, sheet_name)
+        if not any(_trim(r) for r in grid):
+            raise InputError(f"{where}: the sheet is empty")
+        header_index = _locate_header(grid, kind, where)
+        headers = [header_text(c) for c in _trim(grid[header_index])]
+        width = len(headers)
+        rows = [
+            r if len(r) == width else (r + [None] * (width - len(r)))[:width]
+            for r in grid[header_index + 1 :]
+        ]
     return RawTable(
         path=path,
         sheet=sheet_name,
