@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from fuzhi.io.parse import (
     EXCEL_CELL_LIMIT,
+    clean_column,
     clean_text,
     parse_count,
     parse_date,
@@ -367,3 +368,19 @@ def test_clean_text_of_long_text_with_full_width_punctuation() -> None:
     text = "基于深度学习的钢板表面缺陷检测（试点），精度≥９９％；温度℃，Ⅱ期①\n" * 2_000
     assert clean_text(text) == reference_clean_text(text)
     assert clean_text(text).startswith("基于深度学习的钢板表面缺陷检测(试点),精度≥99%;温度°C,II期①")
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from([1, 1.0, True, False, 0, -0.0, float("nan"), None, "1", " 1 ", "１"]),
+            st.text(alphabet=TRICKY_CHARS, max_size=8),
+            st.integers(),
+            st.floats(),
+            st.dates(),
+        ),
+        max_size=30,
+    )
+)
+def test_clean_column_is_clean_text_of_each_cell(values: list[object]) -> None:
+    assert clean_column(values) == [clean_text(v) for v in values]

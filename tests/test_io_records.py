@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from conftest import DEMAND_ROWS, write_xlsx
@@ -142,3 +144,102 @@ def test_event_rules_apply_on_every_load(tmp_path: Path) -> None:
     assert list(lib.records["id"]) == ["E1", "E2"]
     flagged = {(p.row, p.column, p.value) for p in lib.problems}
     assert (3, "活动形式", "线上直播") in flagged and (3, "参与企业数", "-3") in flagged
+
+
+def test_problems_come_row_by_row_in_sheet_column_order(tmp_path: Path) -> None:
+    """Columns are validated a column at a time; problems still read down the sheet."""
+    rows = [
+        ["预算（万元）", "需求名称", "截止日期", "期望成熟度", "需求描述"],
+        ["很多", "甲", "明年", "很高", ""],
+        ["", "", "", "", ""],
+        ["50", "", "后年", "十级", ""],  # two warnings, then rejected: no name or description
+        ["约几十万", "乙", "2025-07-01", "6", "检测"],
+        ["很多", "丙", "明年", "很高", "同上"],  # the same bad texts as row 2
+    ]
+    lib = load_library(write_xlsx(tmp_path / "d.xlsx", rows), Kind.DEMANDS)
+    found = [(p.row, p.column, p.value, p.severity) for p in lib.problems]
+    w, r = Severity.WARNING, Severity.REJECTED
+    assert found == [
+        (2, "预算（万元）", "很多", w),
+        (2, "截止日期", "明年", w),
+        (2, "期望成熟度", "很高", w),
+        (4, "截止日期", "后年", w),
+        (4, "期望成熟度", "十级", w),
+        (4, None, "", r),
+        (5, "预算（万元）", "约几十万", w),
+        (6, "预算（万元）", "很多", w),
+        (6, "截止日期", "明年", w),
+        (6, "期望成熟度", "很高", w),
+    ]
+    assert list(lib.records["title"]) == ["甲", "乙", "丙"]
+    assert list(lib.records[ROW]) == [2, 5, 6]
+    assert lib.records["budget"].isna().tolist() == [True, True, True]
+    assert list(lib.records["trl"].astype(object)) == [pd.NA, 6, pd.NA]
+    assert lib.sources[0].rows_blank == 1 and lib.sources[0].rows_rejected == 1
+
+
+def test_repeated_values_clean_and_parse_alike(tmp_path: Path) -> None:
+    rows = [
+        ["成果名称", "所在地区", "技术成熟度", "参考价格（万元）", "关键词"],
+        *[
+            [f"成果{i}", "江苏省，南京市", "ＴＲＬ６", "５０万元", "视觉；检测,视觉"]
+            for i in range(3)
+        ],
+        ["成果3", "江苏省，南京市", 6, 50, "视觉；检测,视觉"],
+    ]
+    lib = load_library(write_xlsx(tmp_path / "a.xlsx", rows), Kind.ACHIEVEMENTS)
+    assert set(lib.records["region"]) == {"江苏省,南京市"}
+    assert list(lib.records["trl"]) == [6, 6, 6, 6]
+    assert list(lib.records["price"]) == [50.0] * 4
+    assert set(lib.records["keywords"]) == {"视觉；检测"}
+    assert not lib.problems
+
+
+def test_identical_rows_without_ids_are_duplicates(tmp_path: Path) -> None:
+    rows = [
+        ["成果名称", "成果简介", "所在地区"],
+        ["边缘网关", "工业现场", "上海"],
+        ["边缘网关", "工业现场", "北京"],
+        ["边缘网关 ", "工业现场\n", "上海"],  # the same once cleaned
+    ]
+    lib = load_library(write_xlsx(tmp_path / "a.xlsx", rows), Kind.ACHIEVEMENTS)
+    assert list(lib.records["region"]) == ["上海", "北京"]
+    (dup,) = lib.rejected
+    assert (dup.row, dup.column, dup.value) == (4, None, lib.records["id"][0])
+    assert dup.expected.endswith("is on row 2")
+
+
+def test_mixed_cell_types_in_an_id_column(tmp_path: Path) -> None:
+    rows = [["成果编号", "成果名称"], [7, "甲"], [7.0, "乙"], [True, "丙"], ["7", "丁"]]
+    lib = load_library(write_xlsx(tmp_path / "a.xlsx", rows), Kind.ACHIEVEMENTS)
+    assert list(lib.records["id"]) == ["7", "True"]  # 7 and 7.0 read alike, a boolean does not
+    assert [(p.row, p.column, p.value) for p in lib.rejected] == [
+        (3, "成果编号", "7"),
+        (5, "成果编号", "7"),
+    ]
+
+
+def test_all_rows_rejected_gives_an_empty_typed_frame(tmp_path: Path) -> None:
+    rows = [["需求编号", "需求名称", "期望成熟度", "联系人"], ["D1", "", "6", "张三"]]
+    lib = load_library(write_xlsx(tmp_path / "d.xlsx", rows), Kind.DEMANDS)
+    assert lib.records.empty and len(lib.rejected) == 1
+    ok = write_xlsx(tmp_path / "ok.xlsx", [rows[0], ["D1", "甲", "6", "张三"]])
+    full = load_library(ok, Kind.DEMANDS)
+    assert dict(lib.records.dtypes) == dict(full.records.dtypes)
+    assert pd.api.types.is_object_dtype(lib.records[EXTRA]) and lib.records["trl"].dtype == "Int64"
+
+
+def test_validation_leaves_the_garbage_collector_as_it_was(tmp_path: Path) -> None:
+    path = write_xlsx(tmp_path / "d.xlsx", DEMAND_ROWS)
+    assert gc.isenabled()
+    load_library(path, Kind.DEMANDS)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        load_library(path, Kind.DEMANDS)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    with pytest.raises(InputError):
+        load_library(path, Kind.DEMANDS, overrides={"description": "问题"})
+    assert gc.isenabled()

@@ -25,6 +25,7 @@ import math
 import numbers
 import re
 import unicodedata
+from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 
 import pandas as pd
@@ -181,7 +182,7 @@ def clean_text(value: object) -> str:
     elif _is_missing(value):
         return ""
     elif (number := _as_number(value)) is not None:
-        text = _number_text(number)
+        return _number_text(number)[:EXCEL_CELL_LIMIT]  # ASCII, no spaces: nothing to clean
     elif isinstance(value, dt.datetime):
         text = value.date().isoformat() if value.time() == dt.time() else value.isoformat(" ")
     else:
@@ -192,9 +193,26 @@ def clean_text(value: object) -> str:
         text = _QUICK_NFKC_CHARS.sub(_quick_nfkc_char, text)
         if not unicodedata.is_normalized("NFKC", text):
             text = " ".join(_nfkc(text).split())  # NFKC may bring in other whitespace
-    if "  " in text or text.startswith(" ") or text.endswith(" "):  # only " " is left
+    if "  " in text or text.strip(" ") != text:  # the only whitespace left is " "
         text = " ".join(text.split())
     return text[:EXCEL_CELL_LIMIT].rstrip()
+
+
+def clean_column(values: Iterable[object]) -> list[str]:
+    """:func:`clean_text` of each value; a value repeated down a column is cleaned once."""
+    texts: list[str] = []
+    append = texts.append
+    cache: dict[object, str] = {}
+    for value in values:
+        kind = type(value)
+        if kind is str or kind is float or kind is int:  # equal values clean alike (not bool)
+            text = cache.get(value)
+            if text is None:
+                text = cache[value] = clean_text(value)
+        else:
+            text = clean_text(value)
+        append(text)
+    return texts
 
 
 def _compact(value: object) -> str:
@@ -314,4 +332,4 @@ def parse_count(value: object) -> int | None:
 def split_keywords(value: object) -> list[str]:
     """Keywords split on ; ； , ， 、 | / and spaces, in order, without empties or repeats."""
     words = _KEYWORD_SEPARATORS.split(clean_text(value))
-    return list(dict.fromkeys(w for w in words if w))
+    return list(dict.fromkeys(filter(None, words)))

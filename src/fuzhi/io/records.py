@@ -8,7 +8,7 @@ left empty. Both are reported with file, sheet, Excel row, column, value and exp
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -18,14 +18,14 @@ import pandas as pd
 
 from fuzhi.errors import InputError, UsageError
 from fuzhi.io.parse import (
-    clean_text,
+    clean_column,
     parse_count,
     parse_date,
     parse_money,
     parse_trl,
     split_keywords,
 )
-from fuzhi.io.readers import RawTable, read_table
+from fuzhi.io.readers import RawTable, gc_paused, read_table
 from fuzhi.schema import (
     FIELDS,
     ID_PREFIX,
@@ -39,6 +39,7 @@ from fuzhi.schema import (
 
 ROW = "_row"
 EXTRA = "_extra"
+_FAILED = object()  # a parser raised ValueError
 
 
 class Severity(StrEnum):
@@ -167,77 +168,87 @@ def _columns_for(kind: Kind) -> list[str]:
     return [f.name for f in FIELDS[kind]]
 
 
+def _parse_or_fail(parse: Callable[[Any], Any], value: Any) -> Any:
+    try:
+        return parse(value)
+    except ValueError:
+        return _FAILED
+
+
+def _parse_column(
+    parse: Callable[[Any], Any], raws: Sequence[Any], texts: list[str]
+) -> tuple[list[Any], list[int]]:
+    """Parsed values of one column (text cells by their cleaned text) and the rows that failed."""
+    values: list[Any] = []
+    failed: list[int] = []
+    cache: dict[str, Any] = {}  # a text parses (or fails) alike wherever it appears
+    for i, (raw, text) in enumerate(zip(raws, texts, strict=True)):
+        if not isinstance(raw, str):
+            value = _parse_or_fail(parse, raw)
+        elif text in cache:
+            value = cache[text]
+        else:
+            value = cache[text] = _parse_or_fail(parse, text)
+        if value is _FAILED:
+            failed.append(i)
+            value = None
+        values.append(value)
+    return values, failed
+
+
+def _keywords_column(texts: list[str]) -> list[str]:
+    cache: dict[str, str] = {}
+    out: list[str] = []
+    for text in texts:
+        joined = cache.get(text)
+        if joined is None:
+            joined = cache[text] = "；".join(split_keywords(text))
+        out.append(joined)
+    return out
+
+
+@dataclass
+class _Columns:
+    """A table's cells a column at a time: raw, cleaned, and parsed per mapped field."""
+
+    raws: list[tuple[Any, ...]]
+    texts: list[list[str]]
+    values: dict[str, list[Any]] = field(default_factory=dict)
+    warnings: dict[int, list[Problem]] = field(default_factory=dict)  # by row, column order
+
+
+def _read_columns(table: RawTable, mapping: dict[int, Field]) -> _Columns:
+    raws = list(zip(*table.rows, strict=True)) or [() for _ in table.headers]
+    columns = _Columns(raws, [clean_column(cells) for cells in raws])
+    for pos, fld in mapping.items():
+        texts = columns.texts[pos]
+        if fld.type in _PARSERS:
+            parser, expected = _PARSERS[fld.type]
+            columns.values[fld.name], failed = _parse_column(parser, raws[pos], texts)
+            header = table.headers[pos]
+            for i in failed:
+                problem = Problem(
+                    str(table.path), table.sheet, table.first_row + i, header, texts[i], expected
+                )
+                columns.warnings.setdefault(i, []).append(problem)
+        elif fld.type is FieldType.KEYWORDS:
+            columns.values[fld.name] = _keywords_column(texts)
+        else:
+            columns.values[fld.name] = texts
+    return columns
+
+
 def validate_table(
     table: RawTable, kind: Kind, overrides: Mapping[str, str] | None = None, strict: bool = True
 ) -> Library:
-    """Turn raw rows into records of ``kind``; rejected rows are left out and reported."""
+    """Turn raw rows into records of ``kind``; rejected rows are left out and reported.
+
+    Cells are cleaned and parsed a column at a time (a value repeated down a column once);
+    problems are still reported row by row, in column order within a row.
+    """
     mapping = resolve_columns(table, kind, overrides, strict)
-    extra_positions = [
-        i for i, h in enumerate(table.headers) if i not in mapping and h and not h.startswith("_")
-    ]
-    problems: list[Problem] = []
-    out: list[dict[str, Any]] = []
-    seen: dict[str, int] = {}
-    blank = 0
-    required = REQUIRED_ANY[kind]
-    path = str(table.path)
-
-    def report(row: int, column: str | None, value: str, expected: str, severity: Severity) -> None:
-        problems.append(Problem(path, table.sheet, row, column, value, expected, severity))
-
-    for offset, cells in enumerate(table.rows):
-        excel_row = table.first_row + offset
-        texts = [clean_text(c) for c in cells]
-        if not any(texts):
-            blank += 1
-            continue
-        record: dict[str, Any] = {name: None for name in _columns_for(kind)}
-        for pos, fld in mapping.items():
-            raw, text = cells[pos], texts[pos]
-            if fld.type in _PARSERS:
-                parser, expected = _PARSERS[fld.type]
-                try:
-                    record[fld.name] = parser(raw if not isinstance(raw, str) else text)
-                except ValueError:
-                    report(excel_row, table.headers[pos], text, expected, Severity.WARNING)
-            elif fld.type is FieldType.KEYWORDS:
-                record[fld.name] = "；".join(split_keywords(text))
-            else:
-                record[fld.name] = text
-        if not any(record.get(n) for n in required):
-            wanted = " or ".join(f.zh for f in FIELDS[kind] if f.name in required)
-            report(excel_row, None, "", f"a row needs {wanted}", Severity.REJECTED)
-            continue
-        if not record.get("id"):
-            record["id"] = stable_id(kind, {k: v for k, v in record.items() if k != "id"})
-        if record["id"] in seen:
-            id_header = next((table.headers[p] for p, f in mapping.items() if f.name == "id"), None)
-            report(
-                excel_row,
-                id_header,
-                str(record["id"]),
-                f"a unique ID; the same ID (or an identical row) is on row {seen[record['id']]}",
-                Severity.REJECTED,
-            )
-            continue
-        seen[record["id"]] = excel_row
-        record[ROW] = excel_row
-        record[EXTRA] = {table.headers[p]: texts[p] for p in extra_positions if texts[p]}
-        out.append(record)
-
-    records = records_frame(kind, out)
-    source = SourceInfo(
-        path=path,
-        sheet=table.sheet,
-        header_row=table.header_row,
-        sha256=table.sha256,
-        rows_read=len(table.rows),
-        rows_blank=blank,
-        rows_rejected=sum(p.severity is Severity.REJECTED for p in problems),
-        columns={table.headers[p]: f.name for p, f in sorted(mapping.items())},
-        encoding=table.encoding,
-    )
-    library = Library(kind, records, problems, [source])
+    with gc_paused():
+        library = _validate_columns(table, kind, mapping)
     if kind is Kind.EVENTS:
         # Event logs have rules beyond cell types (known 活动形式, contracts ≤ intents, …).
         from fuzhi.io.events import validate_events  # events builds on this module
@@ -246,10 +257,94 @@ def validate_table(
     return library
 
 
+def _validate_columns(table: RawTable, kind: Kind, mapping: dict[int, Field]) -> Library:
+    """Skip blank rows; reject rows without any required field and rows repeating an ID."""
+    columns = _read_columns(table, mapping)
+    values = columns.values
+    names = _columns_for(kind)
+    path = str(table.path)
+    used = [any(cells) for cells in zip(*columns.texts, strict=True)]
+    required = REQUIRED_ANY[kind]
+    required_values = [values[n] for n in required if n in values]  # one at least
+    has_required = [any(cells) for cells in zip(*required_values, strict=True)]
+    needs = "a row needs " + " or ".join(f.zh for f in FIELDS[kind] if f.name in required)
+    given_ids = values.get("id") or [""] * len(table.rows)
+    id_header = next((table.headers[p] for p, f in mapping.items() if f.name == "id"), None)
+    problems: list[Problem] = []
+    rejected = Severity.REJECTED
+    kept: list[int] = []  # row indexes
+    ids: list[str] = []
+    seen: dict[str, int] = {}
+    for i, excel_row in enumerate(range(table.first_row, table.first_row + len(table.rows))):
+        if not used[i]:
+            continue
+        problems.extend(columns.warnings.get(i, ()))
+        if not has_required[i]:
+            problems.append(Problem(path, table.sheet, excel_row, None, "", needs, rejected))
+            continue
+        row_id = given_ids[i] or stable_id(
+            kind, {n: values[n][i] if n in values else None for n in names if n != "id"}
+        )
+        if row_id in seen:
+            expected = f"a unique ID; the same ID (or an identical row) is on row {seen[row_id]}"
+            problems.append(
+                Problem(path, table.sheet, excel_row, id_header, row_id, expected, rejected)
+            )
+            continue
+        seen[row_id] = excel_row
+        kept.append(i)
+        ids.append(row_id)
+
+    source = SourceInfo(
+        path=path,
+        sheet=table.sheet,
+        header_row=table.header_row,
+        sha256=table.sha256,
+        rows_read=len(table.rows),
+        rows_blank=used.count(False),
+        rows_rejected=sum(p.severity is Severity.REJECTED for p in problems),
+        columns={table.headers[p]: f.name for p, f in sorted(mapping.items())},
+        encoding=table.encoding,
+    )
+    records = _records(table, kind, mapping, columns, kept, ids)
+    return Library(kind, records, problems, [source])
+
+
+def _records(
+    table: RawTable,
+    kind: Kind,
+    mapping: dict[int, Field],
+    columns: _Columns,
+    kept: list[int],
+    ids: list[str],
+) -> pd.DataFrame:
+    """The records frame of the kept rows (indexes into the table), with their IDs."""
+    every_row = len(kept) == len(table.rows)
+    frame: dict[str, list[Any]] = {}
+    for name in _columns_for(kind):
+        column = columns.values.get(name)
+        if name == "id":
+            frame[name] = ids
+        elif column is None:
+            frame[name] = [None] * len(kept)
+        else:
+            frame[name] = column if every_row else [column[i] for i in kept]
+    frame[ROW] = [table.first_row + i for i in kept]
+    extras = [
+        (h, columns.texts[p])
+        for p, h in enumerate(table.headers)
+        if p not in mapping and h and not h.startswith("_")
+    ]
+    frame[EXTRA] = [{h: texts[i] for h, texts in extras if texts[i]} for i in kept]
+    return _typed_frame(kind, pd.DataFrame(frame, columns=list(frame)))
+
+
 def records_frame(kind: Kind, rows: list[dict[str, Any]]) -> pd.DataFrame:
     """A frame with every canonical column of ``kind`` typed: text as str, numbers nullable."""
-    columns = [*_columns_for(kind), ROW, EXTRA]
-    frame = pd.DataFrame(rows, columns=columns)
+    return _typed_frame(kind, pd.DataFrame(rows, columns=[*_columns_for(kind), ROW, EXTRA]))
+
+
+def _typed_frame(kind: Kind, frame: pd.DataFrame) -> pd.DataFrame:
     for f in FIELDS[kind]:
         if f.type is FieldType.TRL or f.type is FieldType.COUNT:
             frame[f.name] = frame[f.name].astype("Int64")
@@ -261,6 +356,7 @@ def records_frame(kind: Kind, rows: list[dict[str, Any]]) -> pd.DataFrame:
             column = frame[f.name].astype(object)
             frame[f.name] = column.where(column.notna(), "")
     frame[ROW] = frame[ROW].astype("Int64")
+    frame[EXTRA] = frame[EXTRA].astype(object)  # (a column of no rows would be float)
     return frame
 
 
