@@ -15,9 +15,13 @@ import datetime as dt
 import math
 import re
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import IntEnum
+from functools import partial
+from itertools import chain, islice, repeat
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
@@ -32,7 +36,8 @@ _REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _PKG = "http://schemas.openxmlformats.org/package/2006/relationships"
 _HEAD = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
 _EPOCH = dt.datetime(1899, 12, 30)
-_ROWS_PER_WRITE = 2_000
+_ROWS_PER_CHUNK = 5_000  # rows turned into XML at a time
+_CACHE_LIMIT = 100_000  # remembered cells per column and type
 
 
 class Style(IntEnum):
@@ -98,16 +103,21 @@ def excel_text(value: object) -> str:
     return _ILLEGAL.sub("", str(value))[:EXCEL_CELL_LIMIT]
 
 
-def _text_cell(ref: str, text: str, style: Style) -> str:
+def _text_tail(text: str, style: Style) -> str:
+    """A text cell's XML after its reference: ``<c r="B2"`` + this."""
     text = excel_text(text)
     space = ' xml:space="preserve"' if text[:1].isspace() or text[-1:].isspace() else ""
     s = f' s="{int(style)}"' if style else ""
-    return f'<c r="{ref}"{s} t="inlineStr"><is><t{space}>{escape(text)}</t></is></c>'
+    return f'{s} t="inlineStr"><is><t{space}>{escape(text)}</t></is></c>'
+
+
+def _text_cell(ref: str, text: str, style: Style) -> str:
+    return f'<c r="{ref}"' + _text_tail(text, style)
 
 
 def _number(value: Any) -> float | int | None:
-    """The cell number for ``value``, or None when it is not a number (or NaN)."""
-    if isinstance(value, bool):
+    """The cell number for ``value``, or None when it is not a number (or NaN, NaT)."""
+    if isinstance(value, bool) or value is pd.NaT:
         return None
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
         value = value.item()  # numpy scalars
@@ -126,29 +136,104 @@ def _text_style(style: Style) -> Style:
     return style if style is Style.WRAP else Style.TEXT
 
 
-def _row_xml(r: int, row: Sequence[Any], letters: Sequence[str], styles: Sequence[Style]) -> str:
-    parts = [f'<row r="{r}">']
-    for value, letter, style in zip(row, letters, styles, strict=False):
-        if value is None:
-            continue
-        if isinstance(value, str):
-            if value:
-                parts.append(_text_cell(f"{letter}{r}", value, _text_style(style)))
-            continue
-        number = _number(value)
-        if number is not None:
-            parts.append(f'<c r="{letter}{r}" s="{int(style)}"><v>{number!r}</v></c>')
-        elif not (isinstance(value, float) or pd.isna(value)):  # NaN, inf, NA, NaT: empty
-            parts.append(_text_cell(f"{letter}{r}", str(value), _text_style(style)))
-    parts.append("</row>")
-    return "".join(parts)
+def _cell_tail(value: Any, style: Style) -> str | None:
+    """Any value's cell XML after its reference, or None for an empty cell.
+
+    Empty: None, "", NaN, infinities, NA and NaT. Numbers, dates and times are numbers in
+    the column's style; anything else is text in the column's text style.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return _text_tail(value, _text_style(style)) if value else None
+    number = _number(value)
+    if number is not None:
+        return f' s="{int(style)}"><v>{number!r}</v></c>'
+    if isinstance(value, float) or pd.isna(value):
+        return None
+    return _text_tail(str(value), _text_style(style))
+
+
+def _column_cells(
+    letter: str,
+    style: Style,
+    values: Sequence[Any],
+    numbers: Sequence[str],
+    caches: dict[type, dict[Any, str | None]],
+) -> list[str]:
+    """One column's cells for a run of rows numbered ``numbers`` ("" for an empty cell).
+
+    A column of plain str, int or float values (and None) is converted once per distinct
+    value, and the conversions are kept for the next rows unless the values hardly repeat
+    (scores, reasons); any other column goes value by value through :func:`_cell_tail`.
+    """
+    kinds = set(map(type, values))
+    kinds.discard(type(None))
+    kind = kinds.pop() if len(kinds) == 1 else None
+    if kind is float:  # NaN and infinities are empty; -0.0 equals 0.0, so no dedupe then
+        values = [v if v is None or math.isfinite(v) else None for v in values]
+        if any(v == 0 and math.copysign(1.0, v) < 0 for v in values):
+            kind = None
+    if kind not in (str, int, float):
+        cells = [_cell_tail(v, style) for v in values]
+        return [f'<c r="{letter}{n}"{c}' if c else "" for n, c in zip(numbers, cells, strict=True)]
+    make: Callable[[Any], str | None] = (
+        partial(_cell_tail, style=style)
+        if kind is str
+        else f' s="{int(style)}"><v>{{}}</v></c>'.format  # str() of a number is its repr()
+    )
+    cache = caches.setdefault(kind, {None: None})
+    distinct = dict.fromkeys(values)
+    fresh = [v for v in distinct if v not in cache]
+    if len(fresh) * 100 < len(values) * 99:
+        if len(cache) + len(fresh) > _CACHE_LIMIT:
+            cache.clear()
+            fresh = list(distinct)
+        cache.update(zip(fresh, map(make, fresh), strict=True))
+        cache[None] = None
+        lookup = cache
+    else:  # all new: not worth keeping
+        lookup = dict(zip(distinct, map(make, distinct), strict=True))
+        lookup[None] = None
+    return [
+        f'<c r="{letter}{n}"{c}' if c else ""
+        for n, c in zip(numbers, map(lookup.__getitem__, values), strict=True)
+    ]
+
+
+def _rows_xml(
+    first: int,
+    rows: Sequence[Sequence[Any]],
+    letters: Sequence[str],
+    styles: Sequence[Style],
+    caches: list[dict[type, dict[Any, str | None]]],
+) -> str:
+    """The XML of ``rows`` numbered from ``first``, built column by column."""
+    numbers = list(map(str, range(first, first + len(rows))))
+    width = len(letters)
+    if set(map(len, rows)) != {width}:  # short rows end in empty cells, extra values are ignored
+        rows = [tuple(row[:width]) + (None,) * (width - len(row)) for row in rows]
+    columns = list(zip(*rows, strict=True)) or [()] * width
+    cells = [
+        _column_cells(letter, style, values, numbers, cache)
+        for letter, style, values, cache in zip(letters, styles, columns, caches, strict=False)
+    ]
+    starts = [f'<row r="{n}">' for n in numbers]
+    return "".join(chain.from_iterable(zip(starts, *cells, repeat("</row>"))))
 
 
 def _sheet_xml(zf: zipfile.ZipFile, index: int, sheet: StreamSheet) -> int:
-    """Write one worksheet part; return the number of data rows written."""
+    """Write one worksheet part; return the number of data rows written.
+
+    Rows are turned into XML a chunk at a time on this thread while a second thread
+    compresses and writes the previous chunk (zlib releases the GIL), at most two ahead.
+    """
     letters = [get_column_letter(i) for i in range(1, len(sheet.headers) + 1)]
     last = letters[-1] if letters else "A"
-    with zf.open(f"xl/worksheets/sheet{index}.xml", "w", force_zip64=True) as fh:
+    with (
+        zf.open(f"xl/worksheets/sheet{index}.xml", "w", force_zip64=True) as fh,
+        ThreadPoolExecutor(1, thread_name_prefix="xlsx-deflate") as deflate,
+    ):
         selected = ' tabSelected="1"' if index == 1 else ""
         pane = (
             '<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/>'
@@ -173,13 +258,18 @@ def _sheet_xml(zf: zipfile.ZipFile, index: int, sheet: StreamSheet) -> int:
                 + f'<sheetData><row r="1">{header}</row>'
             ).encode()
         )
-        count, buffer = 0, []
-        for count, row in enumerate(sheet.rows, start=1):
-            buffer.append(_row_xml(count + 1, row, letters, sheet.styles))
-            if len(buffer) >= _ROWS_PER_WRITE:
-                fh.write("".join(buffer).encode())
-                buffer.clear()
-        tail = "".join(buffer) + "</sheetData>"
+        count, pending = 0, deque[Future[int]]()
+        caches: list[dict[type, dict[Any, str | None]]] = [{} for _ in letters]
+        rows = iter(sheet.rows)
+        while chunk := list(islice(rows, _ROWS_PER_CHUNK)):
+            data = _rows_xml(count + 2, chunk, letters, sheet.styles, caches).encode()
+            count += len(chunk)
+            if len(pending) == 2:
+                pending.popleft().result()
+            pending.append(deflate.submit(fh.write, data))
+        while pending:
+            pending.popleft().result()
+        tail = "</sheetData>"
         if sheet.autofilter and letters:
             tail += f'<autoFilter ref="A1:{last}{count + 1}"/>'
         fh.write((tail + "</worksheet>").encode())
