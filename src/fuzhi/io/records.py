@@ -321,14 +321,14 @@ def _records(
     """The records frame of the kept rows (indexes into the table), with their IDs."""
     every_row = len(kept) == len(table.rows)
     frame: dict[str, list[Any]] = {}
-    for name in _columns_for(kind):
-        column = columns.values.get(name)
-        if name == "id":
-            frame[name] = ids
-        elif column is None:
-            frame[name] = [None] * len(kept)
+    for fld in FIELDS[kind]:
+        column = columns.values.get(fld.name)
+        if fld.name == "id":
+            frame[fld.name] = ids
+        elif column is None:  # not in this sheet
+            frame[fld.name] = [None if fld.type in _PARSERS else ""] * len(kept)
         else:
-            frame[name] = column if every_row else [column[i] for i in kept]
+            frame[fld.name] = column if every_row else [column[i] for i in kept]
     frame[ROW] = [table.first_row + i for i in kept]
     extras = [
         (h, columns.texts[p])
@@ -336,7 +336,7 @@ def _records(
         if p not in mapping and h and not h.startswith("_")
     ]
     frame[EXTRA] = [{h: texts[i] for h, texts in extras if texts[i]} for i in kept]
-    return _typed_frame(kind, pd.DataFrame(frame, columns=list(frame)))
+    return _typed_frame(kind, pd.DataFrame(frame, columns=list(frame)), text_filled=True)
 
 
 def records_frame(kind: Kind, rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -344,7 +344,8 @@ def records_frame(kind: Kind, rows: list[dict[str, Any]]) -> pd.DataFrame:
     return _typed_frame(kind, pd.DataFrame(rows, columns=[*_columns_for(kind), ROW, EXTRA]))
 
 
-def _typed_frame(kind: Kind, frame: pd.DataFrame) -> pd.DataFrame:
+def _typed_frame(kind: Kind, frame: pd.DataFrame, text_filled: bool = False) -> pd.DataFrame:
+    """``frame`` with its columns typed; ``text_filled``: text columns hold only strings."""
     for f in FIELDS[kind]:
         if f.type is FieldType.TRL or f.type is FieldType.COUNT:
             frame[f.name] = frame[f.name].astype("Int64")
@@ -354,7 +355,7 @@ def _typed_frame(kind: Kind, frame: pd.DataFrame) -> pd.DataFrame:
             frame[f.name] = frame[f.name].astype(object)
         else:
             column = frame[f.name].astype(object)
-            frame[f.name] = column.where(column.notna(), "")
+            frame[f.name] = column if text_filled else column.where(column.notna(), "")
     frame[ROW] = frame[ROW].astype("Int64")
     frame[EXTRA] = frame[EXTRA].astype(object)  # (a column of no rows would be float)
     return frame
