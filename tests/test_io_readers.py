@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import gc
+import threading
 from pathlib import Path
 
 import pytest
 
 from conftest import ACHIEVEMENT_ROWS, DEMAND_ROWS, write_csv, write_xlsx
 from fuzhi.errors import ExitCode, InputError
-from fuzhi.io.readers import read_table
+from fuzhi.io.readers import gc_paused, read_table
 from fuzhi.schema import Kind
 
 
@@ -87,4 +88,27 @@ def test_reading_leaves_the_garbage_collector_enabled(tmp_path: Path) -> None:
     assert gc.isenabled()
     with pytest.raises(InputError):
         read_table(write_xlsx(tmp_path / "x.xlsx", [["甲", "乙"], [1, 2]]), Kind.DEMANDS)
+    assert gc.isenabled()
+
+
+def test_garbage_collector_pauses_overlap_across_threads() -> None:
+    """One file read in a thread while another validates: GC stays off until both are done."""
+    inside, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with gc_paused():
+            inside.set()
+            release.wait(timeout=10)
+
+    other = threading.Thread(target=hold)
+    other.start()
+    try:
+        assert inside.wait(timeout=10)
+        with gc_paused():
+            release.set()
+            other.join()  # the other pause, begun first, ends first
+            assert not gc.isenabled()
+    finally:
+        release.set()
+        other.join()
     assert gc.isenabled()
