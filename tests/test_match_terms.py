@@ -36,10 +36,11 @@ def test_counts_in_their_own_sorted_vocabulary(tmp_path: Path) -> None:
     ]
     weights = (("title", 2.0), ("description", 1.0))
     counts = terms.count_terms(Tokenizer(cache_dir=tmp_path), [(docs, weights)], 2, None)
-    words, grams, tf = counts.in_order()
+    words, grams, tf = counts.words, counts.grams, counts.matrix
     assert words == sorted(words)
     assert (grams[1:] > grams[:-1]).all()
     assert tf.shape == (2, len(words) + len(grams))
+    assert tf.has_sorted_indices  # each row's terms in vocabulary order
     assert tf[0, words.index("数字孪生")] == 2.0
     assert tf[0, words.index("平台")] == 3.0
     assert tf[1, words.index("碳纤维复合材料")] == 2.0

@@ -1,15 +1,19 @@
 """Term counts: documents → field-weighted counts of words and character n-grams.
 
-Every weighted field of every document is folded and segmented once (``Tokenizer``); words
-are counted from the space-joined token strings per chunk of documents (pandas' hash table),
-and character n-grams of the Han runs never become strings: each is one ``uint64`` code made
-in NumPy over code points (``char_ngram_codes``), which sorts as the strings do. The text
-model (``fuzhi.match.text``) fits its vocabulary and IDF on these counts, or maps them onto a
-fitted vocabulary, and weights them into vectors.
+A document's counts are read from the count cache (``fuzhi.match.count_cache``) when it holds
+them: a warm run hashes each document's fields, reads the stored rows in one pass and maps
+their term ids onto this run's columns with one lookup array. The other documents have every
+weighted field folded and segmented once (``Tokenizer``); words are counted from the
+space-joined token strings per chunk of documents (pandas' hash table), and character n-grams
+of the Han runs never become strings: each is one ``uint64`` code made in NumPy over code
+points (``char_ngram_codes``), which sorts as the strings do; their rows are then stored. The
+text model (``fuzhi.match.text``) fits its vocabulary and IDF on these counts, or maps them
+onto a fitted vocabulary, and weights them into vectors.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -17,7 +21,20 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from fuzhi.match.count_cache import (
+    BLOCK,
+    CountCache,
+    Row,
+    TermIds,
+    decode_rows,
+    doc_keys,
+    encode_rows,
+    seen_ids,
+    valid_row,
+)
 from fuzhi.match.tokenize import Tokenizer
+
+log = logging.getLogger(__name__)
 
 Doc = Mapping[str, str]
 Progress = Callable[[str, int, int], None]
@@ -36,18 +53,6 @@ class TermCounts:
     words: list[str]
     grams: np.ndarray  # uint64 n-gram codes (``char_ngram_codes``)
     matrix: sp.csr_matrix  # documents × (words + grams), float32, duplicates summed
-
-    def in_order(self) -> tuple[list[str], np.ndarray, sp.csr_matrix]:
-        """Words sorted, then gram codes sorted, and the counts with columns in that order."""
-        n_words = len(self.words)
-        word_order = sorted(range(n_words), key=self.words.__getitem__)
-        gram_order = np.argsort(self.grams, kind="stable")
-        order = np.concatenate([np.array(word_order, dtype=np.int64), n_words + gram_order])
-        column = np.empty(len(order), dtype=np.int32)
-        column[order] = np.arange(len(order), dtype=np.int32)
-        tf = self.matrix
-        matrix = sp.csr_matrix((tf.data, column[tf.indices], tf.indptr), tf.shape)
-        return [self.words[i] for i in word_order], self.grams[gram_order], matrix
 
     def onto(self, word_lookup: pd.Index, gram_codes: np.ndarray) -> sp.csr_matrix:
         """The counts in the columns of a fitted vocabulary (its words, then its sorted gram
@@ -72,40 +77,111 @@ def count_terms(
     n: int,
     progress: Progress | None,
 ) -> TermCounts:
-    """Fold and segment every weighted field once, then count words and character n-grams
-    per chunk of documents (bounded memory) and join the chunks' vocabularies.
+    """Field-weighted counts of every document, over their vocabulary in order (words
+    sorted, then gram codes sorted; each row's terms in that order).
 
-    Chunks never span two libraries, so a library's rows are counted exactly as they are
-    when it is counted alone (the same entries in the same order: ``fit_transform`` gives
-    the very vectors ``transform_*`` give)."""
+    Documents the count cache holds are read from it; the others are folded, segmented and
+    counted per chunk (bounded memory) and stored. A document's counts depend on nothing but
+    its own fields, so ``fit_transform`` gives the very vectors ``transform_*`` give."""
+    keys: list[bytes] = []
+    for docs, field_weights in libraries:
+        keys += doc_keys(docs, field_weights, tokenizer.version, n)
+    cache = CountCache(tokenizer.cache_dir / "counts.sqlite")
+    try:
+        ids = TermIds(cache)
+        rows = {k: r for k, r in cache.get_many(set(keys)).items() if valid_row(r)}
+        while True:  # twice at most: rows whose ids the term table lacks are counted again
+            fresh = _count_missing(tokenizer, libraries, keys, rows, n, ids, progress)
+            cache.put_many(fresh)
+            rows.update(fresh)
+            in_order = [rows[k] for k in keys]
+            term_ids, weights, indptr = decode_rows(in_order)
+            seen = seen_ids(term_ids, int(term_ids.max(initial=0)) + 1)
+            unknown = ids.learn(seen)
+            if not unknown.any():
+                break
+            bad = _rows_holding(unknown, term_ids, indptr)
+            log.warning("count cache: %d documents name unknown terms; counted again", sum(bad))
+            for key in (k for k, b in zip(keys, bad, strict=True) if b):
+                rows.pop(key, None)
+    finally:
+        cache.close()
+    words, grams, column = ids.vocabulary(seen)
+    n_cols = len(words) + len(grams)
+    index = np.int32 if max(len(term_ids), n_cols) < 2**31 else np.int64
+    indices = np.empty(len(term_ids), dtype=index)
+    for at in range(0, len(term_ids), BLOCK):
+        np.take(column, term_ids[at : at + BLOCK], out=indices[at : at + BLOCK])
+    shape = (len(in_order), n_cols)
+    return TermCounts(words, grams, sp.csr_matrix((weights, indices, indptr.astype(index)), shape))
+
+
+def _rows_holding(flagged: np.ndarray, term_ids: np.ndarray, indptr: np.ndarray) -> list[bool]:
+    """Per row: does it hold an id flagged in ``flagged``."""
+    hits = np.zeros(len(term_ids) + 1, dtype=np.int64)
+    for at in range(0, len(term_ids), BLOCK):
+        hits[at + 1 : at + BLOCK + 1] = flagged[term_ids[at : at + BLOCK]]
+    hits = np.cumsum(hits)
+    return (hits[indptr[1:]] > hits[indptr[:-1]]).tolist()
+
+
+def _count_missing(
+    tokenizer: Tokenizer,
+    libraries: Sequence[tuple[Sequence[Doc], FieldWeights]],
+    keys: list[bytes],
+    found: Mapping[bytes, Row],
+    n: int,
+    ids: TermIds,
+    progress: Progress | None,
+) -> dict[bytes, Row]:
+    """Rows of the documents ``found`` lacks (each key once): fold and segment their fields
+    once, then count words and character n-grams per chunk of documents."""
     texts: list[str] = []
-    rows: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
     weights: list[np.ndarray] = [np.zeros(0, dtype=np.float32)]
-    chunks: list[int] = []
-    n_docs = 0
+    todo: dict[bytes, None] = {}
+    n_fields = at = 0
     for docs, field_weights in libraries:
         names = [name for name, _ in field_weights]
-        texts += [str(doc.get(name) or "") for doc in docs for name in names]
-        rows.append(n_docs + np.repeat(np.arange(len(docs)), len(names)))
-        weights.append(np.tile(np.array([w for _, w in field_weights], np.float32), len(docs)))
-        chunks += [n_docs + lo for lo in range(0, len(docs), _CHUNK_DOCS)]
-        n_docs += len(docs)
+        field_weight = np.array([w for _, w in field_weights], np.float32)
+        n_fields += len(docs) * len(names)
+        for doc, key in zip(docs, keys[at : at + len(docs)], strict=True):
+            if key not in found and key not in todo:
+                todo[key] = None
+                texts += [str(doc.get(name) or "") for name in names]
+                weights.append(field_weight)
+        at += len(docs)
+    done = n_fields - len(texts)
+    if not todo:
+        if progress:
+            progress("tokenize", n_fields, n_fields)
+        return {}
+    counts = np.fromiter((len(w) for w in weights[1:]), np.int64, len(todo))
+    text_row = np.repeat(np.arange(len(todo)), counts)
+    text_weight = np.concatenate(weights)
     folded = tokenizer.fold_many(texts)
     del texts
-    tokens = tokenizer.tokens_joined(folded, progress=progress)
-    text_row, text_weight = np.concatenate(rows), np.concatenate(weights)
-    parts = []
-    for lo, hi in zip(chunks, [*chunks[1:], n_docs], strict=True):
+    shifted = (lambda s, i, t: progress(s, done + i, done + t)) if progress else None
+    tokens = tokenizer.tokens_joined(folded, progress=shifted)
+    todo_keys = list(todo)
+    fresh: dict[bytes, Row] = {}
+    for lo in range(0, len(todo_keys), _CHUNK_DOCS):
+        hi = min(lo + _CHUNK_DOCS, len(todo_keys))
         a, b = np.searchsorted(text_row, [lo, hi])
-        parts.append(
-            _count_chunk(folded[a:b], tokens[a:b], text_row[a:b] - lo, text_weight[a:b], hi - lo, n)
+        part = _count_chunk(
+            folded[a:b], tokens[a:b], text_row[a:b] - lo, text_weight[a:b], hi - lo, n
         )
-    return _join_chunks(parts, n_docs)
+        term_ids = ids.ids_of(part.words, part.grams)
+        tf = part.matrix
+        counted = encode_rows(term_ids[tf.indices], tf.data, tf.indptr)
+        fresh.update(zip(todo_keys[lo:hi], counted, strict=True))
+    return fresh
 
 
 def _count_chunk(
     folded: list[str], tokens: list[str], rows: np.ndarray, weights: np.ndarray, n_rows: int, n: int
 ) -> TermCounts:
+    """Counts of a chunk of texts over the chunk's vocabulary in order (words sorted, then
+    gram codes sorted): each row's terms come out in that order."""
     n_tokens = np.fromiter((t.count(" ") + 1 if t else 0 for t in tokens), np.int64, len(tokens))
     words = " ".join([t for t in tokens if t]).split(" ") if n_tokens.any() else []
     word_codes, word_vocab = pd.factorize(np.array(words, dtype=object))
@@ -113,43 +189,26 @@ def _count_chunk(
     word_text = np.repeat(np.arange(len(tokens)), n_tokens)
     gram_raw, gram_text = char_ngram_codes(folded, n) if n else (NO_GRAMS, _NO_TEXTS)
     gram_codes, gram_vocab = pd.factorize(gram_raw)
+    word_order, word_rank = _ranks(word_vocab)
+    gram_order, gram_rank = _ranks(gram_vocab)
     text = np.concatenate([word_text, gram_text])
+    columns = np.concatenate([word_rank[word_codes], len(word_vocab) + gram_rank[gram_codes]])
     matrix = sp.csr_matrix(
-        (
-            weights[text],
-            (rows[text], np.concatenate([word_codes, gram_codes + len(word_vocab)])),
-        ),
+        (weights[text], (rows[text], columns)),
         shape=(n_rows, len(word_vocab) + len(gram_vocab)),
         dtype=np.float32,
     )
-    matrix.sum_duplicates()
-    return TermCounts(list(word_vocab), np.asarray(gram_vocab, dtype=np.uint64), matrix)
+    matrix.sum_duplicates()  # sorts each row's columns: its terms in order
+    grams = np.asarray(gram_vocab, dtype=np.uint64)[gram_order]
+    return TermCounts(list(word_vocab[word_order]), grams, matrix)
 
 
-def _join_chunks(parts: list[TermCounts], n_docs: int) -> TermCounts:
-    """Stack chunks' rows over the union of their vocabularies (first seen first)."""
-    word_ids, words = pd.factorize(np.array([w for p in parts for w in p.words], dtype=object))
-    gram_ids, grams = pd.factorize(np.concatenate([NO_GRAMS, *(p.grams for p in parts)]))
-    indices, data, indptr = [], [], [np.zeros(1, dtype=np.int64)]
-    w_at = g_at = nnz = 0
-    for p in parts:
-        n_w, n_g = len(p.words), len(p.grams)
-        cols = np.concatenate(
-            [word_ids[w_at : w_at + n_w], len(words) + gram_ids[g_at : g_at + n_g]]
-        )
-        indices.append(cols[p.matrix.indices].astype(np.int32))
-        data.append(p.matrix.data)
-        indptr.append(p.matrix.indptr[1:] + nnz)
-        w_at, g_at, nnz = w_at + n_w, g_at + n_g, nnz + p.matrix.nnz
-    matrix = sp.csr_matrix(
-        (
-            np.concatenate([np.zeros(0, dtype=np.float32), *data]),
-            np.concatenate([np.zeros(0, dtype=np.int32), *indices]),
-            np.concatenate(indptr),
-        ),
-        shape=(n_docs, len(words) + len(grams)),
-    )
-    return TermCounts(list(words), np.asarray(grams, dtype=np.uint64), matrix)
+def _ranks(vocab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The order that sorts a vocabulary, and each term's place in it."""
+    order = np.argsort(vocab, kind="stable")
+    rank = np.empty(len(vocab), dtype=np.int64)
+    rank[order] = np.arange(len(vocab))
+    return order, rank
 
 
 def char_ngram_codes(folded: Sequence[str], n: int) -> tuple[np.ndarray, np.ndarray]:

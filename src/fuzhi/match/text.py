@@ -189,12 +189,12 @@ class TextModel:
         tokenizer = Tokenizer(options.tokenizer_config(), cache_dir=cache_dir)
         libraries = [(achievements, options.field_weights), (demands, options.demand_field_weights)]
         counts = count_terms(tokenizer, libraries, options.char_ngram, progress)
-        words, gram_codes, tf = counts.in_order()
+        tf = counts.matrix
         df = np.bincount(tf.indices, minlength=tf.shape[1])
         idf = np.log((1 + tf.shape[0]) / (1 + df.astype(np.float64))) + 1
         n = options.char_ngram
-        grams = ngram_strings(gram_codes, n) if n else []
-        model = cls(options, words, grams, idf, tokenizer)
+        grams = ngram_strings(counts.grams, n) if n else []
+        model = cls(options, counts.words, grams, idf, tokenizer)
         vectors = model._vectors(tf)
         n_a = len(achievements)
         return (
