@@ -19,6 +19,7 @@ import pandas as pd
 
 from fuzhi import __version__
 from fuzhi.errors import UsageError
+from fuzhi.io.readers import gc_paused
 from fuzhi.io.records import Library, Problem
 from fuzhi.match.engine import MatchResult
 from fuzhi.match.factors import FACTORS
@@ -189,8 +190,13 @@ def _match_columns(
     ]
 
 
-def _by_id(library: Library) -> dict[str, dict[str, Any]]:
-    records = library.records.astype(object).where(library.records.notna(), None)
+def _by_id(
+    library: Library, frames: Sequence[pd.DataFrame], column: str
+) -> dict[str, dict[str, Any]]:
+    """The records that ``frames`` name in ``column``, by ID, missing values as None."""
+    used = set().union(*(frame[column].tolist() for frame in frames))
+    records = library.records[library.records["id"].isin(used)]
+    records = records.astype(object).where(records.notna(), None)
     names = list(records.columns)
     values = zip(*(records[name].tolist() for name in names), strict=True)
     return {r["id"]: r for r in (dict(zip(names, row, strict=True)) for row in values)}
@@ -281,13 +287,26 @@ def write_matches(
     stream: IO[str] | None = None,
 ) -> None:
     """Write ``result`` to ``path`` (or JSON lines to ``stream`` when ``path`` is None)."""
-    lang = Lang(lang)
-    demands, achievements = _by_id(run.demands), _by_id(run.achievements)
+    with gc_paused():  # records and rows by the 100,000, no reference cycles among them
+        _write_matches(result, run, path, fmt, Lang(lang), stream)
+
+
+def _write_matches(
+    result: MatchResult,
+    run: RunInfo,
+    path: Path | None,
+    fmt: OutputFormat,
+    lang: Lang,
+    stream: IO[str] | None,
+) -> None:
+    frames = result.frames()
+    demands = _by_id(run.demands, frames, "demand_id")
+    achievements = _by_id(run.achievements, frames, "achievement_id")
     if fmt is OutputFormat.XLSX:
         if path is None:
             raise UsageError("--format xlsx needs an output file: -o FILE.xlsx")
         sheets = []
-        for frame in result.frames():
+        for frame in frames:
             direction = frame["direction"].iloc[0] if len(frame) else "demand"
             keys, columns = _layout(direction, lang, bool(run.duplicates))
             rows = _match_rows(frame, keys, demands, achievements, lang, run.duplicates)
@@ -301,7 +320,6 @@ def write_matches(
         keys, columns = _layout("demand", lang, bool(run.duplicates))
         keys = [("m", "direction"), *keys]
         header = [result_label("direction", lang)] + [c.header for c in columns]
-        frames = result.frames()
         rows = (
             row
             for frame in frames
