@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from fuzhi.errors import InputError
 from fuzhi.match.text import TextModel, TextOptions, text_top_k
@@ -83,6 +84,28 @@ def test_vectors_are_unit_or_empty(fitted: TextModel) -> None:
         .sum(axis=1)
     ).A1
     np.testing.assert_allclose(norms, [1, 1, 1, 1, 0], atol=1e-5)
+
+
+def test_vectors_weigh_each_row_alone_across_blocks(fitted: TextModel) -> None:
+    """Rows are weighted a block of 4,096 at a time; every row, on either side of a block
+    edge, gets what weighing it alone gives (1 + ln tf, IDF, each view normalised, joined)."""
+    rng = np.random.default_rng(7)
+    n_rows, n_words, n_cols = 9000, len(fitted.words), len(fitted.idf)
+    tf = sp.random(n_rows, n_cols, density=0.05, format="csr", random_state=rng, dtype=np.float32)
+    tf.data = rng.integers(1, 6, len(tf.data)).astype(np.float32)
+    tf = sp.csr_matrix(sp.diags((np.arange(n_rows) >= 5).astype(np.float32)) @ tf)
+    tf.eliminate_zeros()  # the first 5 rows empty
+    got = fitted._vectors(tf)
+    w = fitted.options.char_weight
+    for i in [*range(6), 4095, 4096, 4097, 8191, 8192, n_rows - 1, *rng.integers(0, n_rows, 50)]:
+        cols, data = tf[i].indices, tf[i].data
+        weighted = (1 + np.log(data)) * fitted.idf[cols]
+        want = np.zeros(n_cols)
+        for part, share in ((cols < n_words, 1 - w), (cols >= n_words, w)):
+            norm = np.linalg.norm(weighted[part])
+            want[cols[part]] = weighted[part] / norm * np.sqrt(share) if norm else 0
+        want /= max(np.linalg.norm(want), 1e-30)
+        np.testing.assert_allclose(got[i].toarray().ravel(), want, rtol=1e-5, atol=1e-7)
 
 
 def test_shared_terms_are_words(fitted: TextModel) -> None:

@@ -190,18 +190,22 @@ class TextModel:
         libraries = [(achievements, options.field_weights), (demands, options.demand_field_weights)]
         counts = count_terms(tokenizer, libraries, options.char_ngram, progress)
         tf = counts.matrix
-        df = np.bincount(tf.indices, minlength=tf.shape[1])
+        df = np.zeros(tf.shape[1], dtype=np.int64)
+        for at in range(0, tf.nnz, 1 << 22):  # a block at a time: no large temporaries
+            df += np.bincount(tf.indices[at : at + (1 << 22)], minlength=tf.shape[1])
         idf = np.log((1 + tf.shape[0]) / (1 + df.astype(np.float64))) + 1
         n = options.char_ngram
         grams = ngram_strings(counts.grams, n) if n else []
         model = cls(options, counts.words, grams, idf, tokenizer)
         vectors = model._vectors(tf)
+
+        def rows(lo: int, hi: int) -> TextVectors:  # shares the entries, does not copy them
+            a, b = int(vectors.indptr[lo]), int(vectors.indptr[hi])
+            part = (vectors.data[a:b], vectors.indices[a:b], vectors.indptr[lo : hi + 1] - a)
+            return TextVectors(sp.csr_matrix(part, shape=(hi - lo, tf.shape[1])), model.version)
+
         n_a = len(achievements)
-        return (
-            model,
-            TextVectors(vectors[:n_a], model.version),
-            TextVectors(vectors[n_a:], model.version),
-        )
+        return model, rows(0, n_a), rows(n_a, tf.shape[0])
 
     def transform_achievements(
         self, docs: Sequence[Doc], progress: Progress | None = None
@@ -227,24 +231,32 @@ class TextModel:
 
     def _vectors(self, tf: sp.csr_matrix) -> sp.csr_matrix:
         """Weighted term counts (columns of this model) → damped, IDF-weighted, each view
-        L2-normalised, joined as √(1−w)·words ⊕ √w·grams and normalised again."""
+        L2-normalised, joined as √(1−w)·words ⊕ √w·grams and normalised again.
+
+        Rows are weighted a block at a time: the temporaries stay a few MB (at 100k, whole
+        arrays of tens of millions of entries cost ~3x as much, most of it fresh pages)."""
         opts = self.options
-        data = tf.data.astype(np.float32)
-        if opts.sublinear_tf:
-            big = data >= 1
-            data[big] = 1 + np.log(data[big])
-        data *= self.idf[tf.indices]
-        n_rows = tf.shape[0]
-        rows = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(tf.indptr))
-        view = rows * 2 + (tf.indices >= len(self.words))  # (row, words or grams)
-        del rows
-        squares = np.bincount(view, np.square(data), minlength=2 * n_rows).reshape(n_rows, 2)
         share = np.array([1 - opts.char_weight, opts.char_weight]) if opts.char_ngram else 1.0
-        shares = np.where(squares > 0, share, 0.0)
-        total = shares.sum(axis=1, keepdims=True)
-        scale = np.sqrt(shares / np.where(squares > 0, squares, 1) / np.where(total > 0, total, 1))
-        data *= scale.ravel().astype(np.float32)[view]
-        return sp.csr_matrix((data, tf.indices, tf.indptr), shape=tf.shape)
+        n_rows, n_words, block = tf.shape[0], len(self.words), 4096
+        out = np.empty(tf.nnz, dtype=np.float32)
+        for lo in range(0, n_rows, block):
+            hi = min(lo + block, n_rows)
+            a, b = int(tf.indptr[lo]), int(tf.indptr[hi])
+            data, indices = tf.data[a:b].astype(np.float32), tf.indices[a:b]
+            if opts.sublinear_tf:
+                big = data >= 1
+                data[big] = 1 + np.log(data[big])
+            data *= self.idf[indices]
+            rows = np.repeat(np.arange(hi - lo, dtype=np.int64), np.diff(tf.indptr[lo : hi + 1]))
+            view = rows * 2 + (indices >= n_words)  # (row, words or grams)
+            squares = np.bincount(view, np.square(data), minlength=2 * (hi - lo)).reshape(-1, 2)
+            shares = np.where(squares > 0, share, 0.0)
+            total = shares.sum(axis=1, keepdims=True)
+            scale = np.sqrt(
+                shares / np.where(squares > 0, squares, 1) / np.where(total > 0, total, 1)
+            )
+            np.multiply(data, scale.ravel().astype(np.float32)[view], out=out[a:b])
+        return sp.csr_matrix((out, tf.indices, tf.indptr), shape=tf.shape)
 
     def shared_terms(
         self, demand: TextVectors, d: int, achievement: TextVectors, a: int, n: int = 5
