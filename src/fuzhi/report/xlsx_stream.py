@@ -43,6 +43,7 @@ _PKG = "http://schemas.openxmlformats.org/package/2006/relationships"
 _HEAD = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
 _ROWS_PER_CHUNK = 5_000  # rows turned into XML at a time
 _FORK = sys.platform.startswith("linux")  # big sheets: XML made in a forked process
+_DEFLATE_LEVEL = 1  # vs 3: 25% less CPU for a 7% larger file (200,000 matches: 47 MB)
 
 
 _STYLES = (
@@ -282,7 +283,7 @@ def _sheet_xml(zf: zipfile.ZipFile, index: int, sheet: StreamSheet) -> int:
 def write_stream_xlsx(path: Path, sheets: Sequence[StreamSheet], created: dt.datetime) -> None:
     """Write ``sheets`` to ``path`` (a fresh file; callers rename it into place)."""
     names = [s.name[:31] for s in sheets]
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=3) as zf:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=_DEFLATE_LEVEL) as zf:
         filters = []
         for i, sheet in enumerate(sheets, start=1):
             rows = _sheet_xml(zf, i, sheet)
