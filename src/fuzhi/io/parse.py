@@ -128,6 +128,8 @@ _KEYWORD_SEPARATORS = re.compile(r"[;,、|/\s]+")
 
 def _is_missing(value: object) -> bool:
     """True for None, NaN, NaT and pd.NA, the ways pandas and readers spell an empty cell."""
+    if type(value) is float:  # fast path: what readers return for numbers
+        return value != value
     if value is None or value is pd.NaT or value is pd.NA:
         return True
     number = _as_number(value)
