@@ -112,11 +112,31 @@ def _cell_bytes(value: Any, style: Style) -> bytes:
     return b"" if tail is None else tail.encode()
 
 
+def _text_tails(texts: Sequence[str | None], style: Style) -> list[bytes]:
+    """:func:`_text_tail` of many texts at once (b"" for "" and None), escaped in one pass."""
+    plain = [t or "" for t in texts]
+    joined = "".join(plain)
+    if not joined:
+        return [b""] * len(plain)
+    if _ILLEGAL.search(joined) or max(map(len, plain), default=0) > EXCEL_CELL_LIMIT:
+        return [_cell_bytes(t, style) for t in texts]  # some text to clean: one by one
+    s = f' s="{int(style)}"' if style else ""
+    start = f'{s} t="inlineStr"><is><t>'.encode()
+    spaced = f'{s} t="inlineStr"><is><t xml:space="preserve">'.encode()
+    escaped = escape("\x00".join(plain)).encode().split(b"\x00")  # no text holds a NUL now
+    return [
+        (spaced if t[:1].isspace() or t[-1:].isspace() else start) + e + b"</t></is></c>"
+        if t
+        else b""
+        for t, e in zip(plain, escaped, strict=True)
+    ]
+
+
 def _column_tails(values: Sequence[Any], column: CellColumn) -> list[bytes]:
     """Each value's cell XML after its reference (b"" for an empty cell), for one column.
 
     A column of plain str, int or float values (and None) is converted once per distinct
-    value; any other column goes value by value through :func:`_cell_tail`.
+    value, many at a time; any other column goes value by value through :func:`_cell_tail`.
     """
     kinds = set(map(type, values))
     kinds.discard(type(None))
@@ -125,27 +145,32 @@ def _column_tails(values: Sequence[Any], column: CellColumn) -> list[bytes]:
         values = [v if v is None or math.isfinite(v) else None for v in values]
         if any(v == 0 and math.copysign(1.0, v) < 0 for v in values):
             kind = None
-    make: Callable[[Any], bytes]
+    make: Callable[[Sequence[Any]], list[bytes]]
     if kind is str:
-        make = partial(_cell_bytes, style=column.style)
+        make = partial(_text_tails, style=_text_style(column.style))
     elif kind is int or kind is float:
-        make = f' s="{int(column.style)}"><v>%a</v></c>'.encode().__mod__  # %a: repr()
+        make = partial(_number_tails, f' s="{int(column.style)}"><v>%a</v></c>'.encode())
     else:
         return [_cell_bytes(v, column.style) for v in values]
     if column.distinct:
-        return [b"" if v is None else make(v) for v in values]
+        return make(values)
     cache = column.cached.setdefault(kind, {None: b""})
     distinct = dict.fromkeys(values)
     fresh = [v for v in distinct if v not in cache]
-    if len(fresh) * 100 >= len(values) * 99:  # all new: convert them one by one from now on
+    if len(fresh) * 100 >= len(values) * 99:  # all new: no dedupe from now on
         column.distinct = True
-        return [b"" if v is None else make(v) for v in values]
+        return make(values)
     if len(cache) + len(fresh) > _CACHE_LIMIT:
         cache.clear()
         cache[None] = b""
         fresh = [v for v in distinct if v is not None]
-    cache.update(zip(fresh, map(make, fresh), strict=True))
+    cache.update(zip(fresh, make(fresh), strict=True))
     return list(map(cache.__getitem__, values))
+
+
+def _number_tails(template: bytes, numbers: Sequence[float | int | None]) -> list[bytes]:
+    """Number cells' XML after their references (%a gives repr()); b"" for None."""
+    return [b"" if n is None else template % n for n in numbers]
 
 
 def rows_xml(
@@ -164,6 +189,8 @@ def rows_xml(
     for letter, column, values in zip(letters, columns, zip(*rows, strict=True), strict=False):
         tails = _column_tails(values, column)
         cell = f'<c r="{letter}%s"%s'.encode()
+        if not any(tails):  # all empty
+            continue
         if b"" in tails:
             template.append(b"%s")
             args.append([cell % (n, t) if t else b"" for n, t in zip(numbers, tails, strict=True)])
