@@ -32,7 +32,10 @@ CSV_ENCODINGS = ("utf-8-sig", "gb18030")
 
 @dataclass(frozen=True)
 class RawTable:
-    """Rows of one sheet below its header, as read; ``first_row`` is the Excel row number."""
+    """Rows of one sheet below its header, as read, each as wide as the header row.
+
+    ``first_row`` is the Excel row number of the first of them.
+    """
 
     path: Path
     sheet: str | None

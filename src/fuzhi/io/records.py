@@ -209,9 +209,8 @@ def _keywords_column(texts: list[str]) -> list[str]:
 
 @dataclass
 class _Columns:
-    """A table's cells a column at a time: raw, cleaned, and parsed per mapped field."""
+    """A table's cells a column at a time: cleaned, and parsed per mapped field."""
 
-    raws: list[tuple[Any, ...]]
     texts: list[list[str]]
     values: dict[str, list[Any]] = field(default_factory=dict)
     warnings: dict[int, list[Problem]] = field(default_factory=dict)  # by row, column order
@@ -219,7 +218,7 @@ class _Columns:
 
 def _read_columns(table: RawTable, mapping: dict[int, Field]) -> _Columns:
     raws = list(zip(*table.rows, strict=True)) or [() for _ in table.headers]
-    columns = _Columns(raws, [clean_column(cells) for cells in raws])
+    columns = _Columns([clean_column(cells) for cells in raws])
     for pos, fld in mapping.items():
         texts = columns.texts[pos]
         if fld.type in _PARSERS:
