@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -119,30 +120,37 @@ class CountCache:
         """(id, term) of those ``ids`` the term table holds."""
         return self._select("SELECT id, term FROM terms WHERE id IN ({})", ids.tolist())  # type: ignore[return-value]
 
-    def add_terms(self, terms: Sequence[Term]) -> dict[Term, int]:
-        """Ids of ``terms``, added to the table if new; {} once disabled. The write lock is
-        held while adding, so the rows past the largest id are this run's, read back in one
-        range; terms another run added first are looked up."""
-        if self._db is None or not terms:
-            return {}
-        ordered = sorted(t for t in terms if isinstance(t, int)) + sorted(
-            t for t in terms if isinstance(t, str)
-        )  # the index order (integers before text): inserting appends
+    def add_terms(self, words: Sequence[str], codes: np.ndarray) -> tuple[np.ndarray, ...] | None:
+        """Ids of words and of n-gram codes (signed 64-bit), added to the table if new; None
+        once disabled. The write lock is held while adding: when every term was new, the ids
+        are the next ones in insertion order (checked), else they are read back. Another run
+        adding the same terms at once reads the same ids."""
+        if self._db is None:
+            return None
+        terms: list[Term] = [*codes.tolist(), *words]
         try:
             with self._db:
                 self._db.execute("BEGIN IMMEDIATE")
                 (top,) = self._db.execute("SELECT coalesce(max(id), 0) FROM terms").fetchone()
                 self._db.executemany(
-                    "INSERT OR IGNORE INTO terms (term) VALUES (?)", ((t,) for t in ordered)
+                    "INSERT OR IGNORE INTO terms (term) VALUES (?)", ((t,) for t in terms)
                 )
-                rows = self._db.execute("SELECT term, id FROM terms WHERE id > ?", (top,))
-                got: dict[Term, int] = dict(rows.fetchall())
+                added = self._db.execute(
+                    "SELECT count(*), coalesce(max(id), 0) FROM terms WHERE id > ?", (top,)
+                ).fetchone()
         except sqlite3.Error as exc:
             self.disable(exc)
-            return {}
-        rest = [t for t in terms if t not in got]
-        got.update(self._select("SELECT term, id FROM terms WHERE term IN ({})", rest))  # type: ignore[arg-type]
-        return got
+            return None
+        if added == (len(terms), top + len(terms)):
+            ids = top + 1 + np.arange(len(terms), dtype=np.int64)
+        else:
+            rows = self._select("SELECT term, id FROM terms WHERE term IN ({})", terms)
+            found: dict[Term, int] = dict(rows)  # type: ignore[arg-type]
+            if self._db is None or len(found) < len(terms):
+                self.disable("the term table lost terms it was given")
+                return None
+            ids = np.array([found[t] for t in terms], dtype=np.int64)
+        return ids[len(codes) :], ids[: len(codes)]
 
     def put_many(self, rows: Mapping[bytes, Row]) -> None:
         """Store documents' rows, replacing any stored under the same keys (in key order,
@@ -226,65 +234,74 @@ def decode_rows(rows: Sequence[Row]) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
 class TermIds:
     """The term ids one run uses: read from (or added to) the cache's term table, or numbered
-    for this run alone once the cache is off (nothing is stored after that)."""
+    for this run alone once the cache is off (nothing is stored after that). Known terms are
+    held in hash indexes, so a chunk's vocabulary is looked up in one call per kind."""
 
     def __init__(self, cache: CountCache) -> None:
         self._cache = cache
-        self._words: dict[str, int] = {}
-        self._grams: dict[int, int] = {}  # n-gram code as a signed 64-bit integer → id
+        self._words = pd.Index([], dtype=object)
+        self._word_ids = np.zeros(0, dtype=np.int64)
+        self._grams = pd.Index(np.zeros(0, dtype=np.int64))  # codes as signed 64-bit integers
+        self._gram_ids = np.zeros(0, dtype=np.int64)
         self.top = 0  # 1 + the largest id in use
 
-    def _learn(self, pairs: Iterable[tuple[int, Term]]) -> None:
-        for pid, term in pairs:
-            if isinstance(term, str):
-                self._words[term] = pid
-            else:
-                self._grams[term] = pid
-            self.top = max(self.top, pid + 1)
+    def _add(
+        self, words: Sequence[str], word_ids: np.ndarray, codes: np.ndarray, gram_ids: np.ndarray
+    ) -> None:
+        if len(words):
+            self._words = self._words.append(pd.Index(list(words), dtype=object))
+            self._word_ids = np.concatenate([self._word_ids, word_ids])
+        if len(codes):
+            self._grams = self._grams.append(pd.Index(np.asarray(codes, dtype=np.int64)))
+            self._gram_ids = np.concatenate([self._gram_ids, gram_ids])
+        self.top = max(self.top, 1 + int(max(word_ids.max(initial=-1), gram_ids.max(initial=-1))))
 
     def learn(self, seen: np.ndarray) -> np.ndarray:
         """Read the terms of the ``seen`` ids not yet known from the cache; returns a flag per
         id: seen but unknown to the term table (such rows must be counted again)."""
         known = np.zeros(len(seen), dtype=bool)
-        held = np.fromiter([*self._words.values(), *self._grams.values()], np.int64)
-        known[held[held < len(seen)]] = True
+        for held in (self._word_ids, self._gram_ids):
+            known[held[held < len(seen)]] = True
         asked = np.flatnonzero(seen & ~known)
         if len(asked):
-            self._learn(got := self._cache.terms(asked))
-            known[[pid for pid, _ in got if pid < len(seen)]] = True
+            pairs = self._cache.terms(asked)
+            words = [(pid, t) for pid, t in pairs if isinstance(t, str)]
+            grams = [(pid, t) for pid, t in pairs if not isinstance(t, str)]
+            word_ids = np.array([pid for pid, _ in words], dtype=np.int64)
+            gram_ids = np.array([pid for pid, _ in grams], dtype=np.int64)
+            codes = np.array([t for _, t in grams], dtype=np.int64)
+            self._add([t for _, t in words], word_ids, codes, gram_ids)
+            for ids in (word_ids, gram_ids):
+                known[ids[ids < len(seen)]] = True
         return seen & ~known
 
     def ids_of(self, words: Sequence[str], grams: np.ndarray) -> np.ndarray:
         """Ids of words, then of n-gram codes (``uint64``), adding those not yet known."""
-        codes = grams.view(np.int64).tolist()
-        new: list[Term] = [w for w in words if w not in self._words]
-        new += [g for g in codes if g not in self._grams]
-        if new:
-            got = self._cache.add_terms(new)
-            if self._cache.enabled and len(got) < len(set(new)):
-                self._cache.disable("the term table lost terms it was given")
-            self._learn((got[t], t) for t in new if t in got)
-            for t in new:
-                if t not in got:
-                    self._learn([(self.top, t)])
-        out = [self._words[w] for w in words] + [self._grams[g] for g in codes]
-        return np.array(out, dtype=np.int64)
+        word_keys, codes = pd.Index(words, dtype=object), grams.view(np.int64)
+        word_at, gram_at = self._words.get_indexer(word_keys), self._grams.get_indexer(codes)
+        new_words, new_codes = word_keys[word_at < 0].tolist(), codes[gram_at < 0]
+        if new_words or len(new_codes):
+            got = self._cache.add_terms(new_words, new_codes)
+            if got is None:  # the cache is off: this run's own ids, past any it was given
+                own = self.top + np.arange(len(new_words) + len(new_codes), dtype=np.int64)
+                got = own[: len(new_words)], own[len(new_words) :]
+            for at, known in ((word_at, len(self._words)), (gram_at, len(self._grams))):
+                at[at < 0] = known + np.arange(np.count_nonzero(at < 0))  # appended in order
+            self._add(new_words, got[0], new_codes, got[1])
+        return np.concatenate([self._word_ids[word_at], self._gram_ids[gram_at]])
 
     def vocabulary(self, used: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
         """The words (sorted) and n-gram codes (sorted) of the ``used`` ids, and the column of
         each id in that order (words, then codes; -1 for ids not used)."""
         column = np.full(self.top, -1, dtype=np.int32)
         used = np.concatenate([used, np.zeros(max(0, self.top - len(used)), dtype=bool)])
-        word_ids = np.fromiter(self._words.values(), np.int64, len(self._words))
-        keep = used[word_ids].tolist()
-        words = [w for w, k in zip(self._words, keep, strict=True) if k]
-        word_ids = word_ids[np.asarray(keep, dtype=bool)]
-        order = sorted(range(len(words)), key=words.__getitem__)
+        keep = used[self._word_ids]
+        words, word_ids = self._words[keep].to_numpy(), self._word_ids[keep]
+        order = np.argsort(words, kind="stable")  # code point order, as sorted() gives
         column[word_ids[order]] = np.arange(len(words), dtype=np.int32)
-        gram_ids = np.fromiter(self._grams.values(), np.int64, len(self._grams))
-        codes = np.fromiter(self._grams, np.int64, len(self._grams)).view(np.uint64)
-        keep_grams = used[gram_ids]
-        codes, gram_ids = codes[keep_grams], gram_ids[keep_grams]
+        keep = used[self._gram_ids]
+        codes = self._grams[keep].to_numpy().view(np.uint64)
+        gram_ids = self._gram_ids[keep]
         gram_order = np.argsort(codes, kind="stable")
         column[gram_ids[gram_order]] = len(words) + np.arange(len(codes), dtype=np.int32)
-        return [words[i] for i in order], codes[gram_order], column
+        return words[order].tolist(), codes[gram_order], column
