@@ -167,6 +167,7 @@ def test_bad_rows_are_counted_again_and_replaced(
         db.execute("UPDATE docs SET ids = substr(ids, 2) WHERE key = ?", (keys[0],))
         db.execute("UPDATE docs SET n = n + 1 WHERE key = ?", (keys[1],))
         db.execute("DELETE FROM terms WHERE id IN (SELECT id FROM terms LIMIT 5)")
+        db.execute("UPDATE terms SET term = x'00ff' WHERE id = (SELECT max(id) FROM terms)")
     db.close()
     with caplog.at_level(logging.WARNING, logger="fuzhi.match.terms"):
         assert_same(fit(tmp_path / "cache"), reference)

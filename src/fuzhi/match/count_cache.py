@@ -266,7 +266,7 @@ class TermIds:
         if len(asked):
             pairs = self._cache.terms(asked)
             words = [(pid, t) for pid, t in pairs if isinstance(t, str)]
-            grams = [(pid, t) for pid, t in pairs if not isinstance(t, str)]
+            grams = [(pid, t) for pid, t in pairs if isinstance(t, int)]  # others: unknown
             word_ids = np.array([pid for pid, _ in words], dtype=np.int64)
             gram_ids = np.array([pid for pid, _ in grams], dtype=np.int64)
             codes = np.array([t for _, t in grams], dtype=np.int64)
