@@ -207,7 +207,9 @@ def test_parse_count(value: object, expected: int | None) -> None:
     assert parse_count(value) == expected
 
 
-@pytest.mark.parametrize("value", [-1, "-1", 1.5, "1.5", "很多", float("inf"), True])
+@pytest.mark.parametrize(
+    "value", [-1, "-1", 1.5, "1.5", "很多", float("inf"), True, 10**20, "100000000000000000000"]
+)
 def test_parse_count_rejects(value: object) -> None:
     with pytest.raises(ValueError, match="whole number"):
         parse_count(value)

@@ -139,11 +139,13 @@ def test_event_rules_apply_on_every_load(tmp_path: Path) -> None:
         ["活动编号", "活动名称", "活动日期", "地区", "活动形式", "参与企业数"],
         ["E1", "赋智深度行·南京站", "2025-03-01", "江苏南京", "供需对接", "40"],
         ["E2", "线上发布会", "2025-04-01", "上海", "线上直播", "-3"],
+        ["E3", "对接会", "2025-05-01", "上海", "供需对接", "100000000000000000000"],
     ]
     lib = load_library(write_xlsx(tmp_path / "e.xlsx", rows), Kind.EVENTS)
-    assert list(lib.records["id"]) == ["E1", "E2"]
+    assert list(lib.records["id"]) == ["E1", "E2", "E3"]
     flagged = {(p.row, p.column, p.value) for p in lib.problems}
     assert (3, "活动形式", "线上直播") in flagged and (3, "参与企业数", "-3") in flagged
+    assert (4, "参与企业数", "100000000000000000000") in flagged  # beyond int64: a typo
 
 
 def test_problems_come_row_by_row_in_sheet_column_order(tmp_path: Path) -> None:

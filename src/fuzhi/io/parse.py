@@ -123,6 +123,7 @@ SERIAL_LAST = (dt.date(2100, 12, 31) - _EXCEL_EPOCH).days
 _COUNT = re.compile(
     r"(?P<number>\d{1,3}(?:,\d{3})+|\d+)(?:\.0+)?[个家项人次场件位名所户份条]?", re.ASCII
 )
+_MAX_COUNT = 2**63 - 1
 _KEYWORD_SEPARATORS = re.compile(r"[;,、|/\s]+")
 
 
@@ -321,14 +322,21 @@ def parse_count(value: object) -> int | None:
             raise ValueError(COUNT_EXPECTED)
         if number < 0:
             raise ValueError(COUNT_EXPECTED)
-        return int(number)
+        return _bounded_count(int(number))
     text = _compact(value)
     if not text:
         return None
     match = _COUNT.fullmatch(text)
     if not match:
         raise ValueError(COUNT_EXPECTED)
-    return int(match["number"].replace(",", ""))
+    return _bounded_count(int(match["number"].replace(",", "")))
+
+
+def _bounded_count(count: int) -> int:
+    """Counts are stored as 64-bit integers; a larger one is a typo, not a count."""
+    if count > _MAX_COUNT:
+        raise ValueError(COUNT_EXPECTED)
+    return count
 
 
 def split_keywords(value: object) -> list[str]:
