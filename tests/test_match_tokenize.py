@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -109,6 +110,15 @@ def test_corrupt_cache_is_ignored(tmp_path: Path) -> None:
     tmp_path.mkdir(exist_ok=True)
     (tmp_path / "tokens.sqlite").write_bytes(b"this is not a database" * 100)
     assert Tokenizer(cache_dir=tmp_path).tokenize_many(["边缘计算"]) == [["边缘计算"]]
+
+
+def test_damaged_cache_row_is_segmented_again(tmp_path: Path) -> None:
+    tok = Tokenizer(cache_dir=tmp_path)
+    assert tok.tokenize_many(["边缘计算平台"]) == [["边缘计算", "平台"]]
+    with sqlite3.connect(tmp_path / "tokens.sqlite") as db:
+        db.execute("UPDATE tokens SET tokens = ?", (b"\xff\x00",))  # a blob, not text
+    db.close()
+    assert Tokenizer(cache_dir=tmp_path).tokenize_many(["边缘计算平台"]) == [["边缘计算", "平台"]]
 
 
 @pytest.mark.parametrize("engine", ["jieba", "auto"])

@@ -68,7 +68,9 @@ class TokenCache:
                 marks = ",".join("?" * len(batch))
                 found.update(
                     self._db.execute(
-                        f"SELECT key, tokens FROM tokens WHERE key IN ({marks})", batch
+                        f"SELECT key, tokens FROM tokens WHERE key IN ({marks})"
+                        " AND typeof(tokens) = 'text'",  # a damaged row counts as missing
+                        batch,
                     ).fetchall()
                 )
         except sqlite3.Error as exc:
