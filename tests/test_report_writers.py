@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import os
 import shutil
 import subprocess
 import zipfile
@@ -19,7 +18,7 @@ from hypothesis import strategies as st
 from openpyxl import load_workbook
 from python_calamine import CalamineWorkbook
 
-from fuzhi.report import xlsx_cells, xlsx_stream
+from fuzhi.report import xlsx_stream
 from fuzhi.report.writers import CellKind, Column, Sheet, write_csv, write_xlsx
 
 COLUMNS = [
@@ -175,60 +174,7 @@ def test_tricky_values_read_back_cell_by_cell(
                 assert h == w, (r, c, w, h)
 
 
-def test_forked_and_one_process_writers_make_the_same_sheet(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(xlsx_stream, "_ROWS_PER_CHUNK", 4)
-    sheets = []
-    for fork in (False, True):
-        monkeypatch.setattr(xlsx_stream, "_FORK", fork)
-        out = tmp_path / f"fork-{fork}.xlsx"
-        write_xlsx(out, [Sheet("值", TRICKY_COLUMNS, tricky_rows())])
-        with zipfile.ZipFile(out) as zf:
-            sheets.append(zf.read("xl/worksheets/sheet1.xml"))
-    assert sheets[0] == sheets[1] and sheets[0].count(b"<row ") == len(tricky_rows()) + 1
-
-
-class Unpicklable:
-    """A value that cannot go to the forked process: its rows are made in the parent."""
-
-    def __str__(self) -> str:
-        return "不能序列化"
-
-    def __reduce__(self) -> tuple[object, ...]:
-        raise TypeError("not picklable")
-
-
-class Broken:
-    """Text everywhere but in the forked process (the column widths read it first)."""
-
-    def __init__(self) -> None:
-        self.pid = os.getpid()
-
-    def __str__(self) -> str:
-        if os.getpid() != self.pid:
-            raise ValueError("no text for this cell")
-        return "x"
-
-
-def test_forked_writer_passes_through_unpicklable_rows_and_reports_errors(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(xlsx_stream, "_ROWS_PER_CHUNK", 2)
-    rows = [[f"r{i}", Unpicklable() if i == 3 else i] for i in range(7)]
-    out = tmp_path / "odd.xlsx"
-    write_xlsx(out, [Sheet("s", [Column("a"), Column("b")], rows)])
-    ws = load_workbook(out)["s"]
-    assert [c.value for c in ws["B"]] == ["b", 0, 1, 2, "不能序列化", 4, 5, 6]
-
-    rows[5][1] = Broken()  # fails in the forked process: the error comes back, no file
-    bad = tmp_path / "bad.xlsx"
-    with pytest.raises(RuntimeError, match="no text for this cell"):
-        write_xlsx(bad, [Sheet("s", [Column("a"), Column("b")], rows)])
-    assert not bad.exists() and not list(tmp_path.glob(".bad.xlsx*"))
-
-
-def test_rows_that_fail_midway_leave_no_file_and_no_process(
+def test_rows_that_fail_midway_leave_no_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(xlsx_stream, "_ROWS_PER_CHUNK", 2)
@@ -240,20 +186,18 @@ def test_rows_that_fail_midway_leave_no_file_and_no_process(
     out = tmp_path / "half.xlsx"
     with pytest.raises(KeyError, match="lost row"):
         write_xlsx(out, [Sheet("s", [Column("a"), Column("b")], rows())])
-    assert not out.exists()
-    with pytest.raises(ChildProcessError):  # the forked process was stopped and reaped
-        os.waitpid(-1, os.WNOHANG)
+    assert not out.exists() and not list(tmp_path.glob(".half.xlsx*"))
 
 
 def _one_cell_at_a_time(
-    first: int, rows: list[list[object]], styles: list[xlsx_cells.Style]
+    first: int, rows: list[list[object]], styles: list[xlsx_stream.Style]
 ) -> str:
     """The sheet rows' XML as the writer used to build it: cell by cell, nothing cached."""
     out = []
     for r, row in enumerate(rows, start=first):
         out.append(f'<row r="{r}">')
         for letter, style, value in zip("ABCD", styles, row, strict=False):
-            if (tail := xlsx_cells._cell_tail(value, style)) is not None:
+            if (tail := xlsx_stream._cell_tail(value, style)) is not None:
                 out.append(f'<c r="{letter}{r}"{tail}')
         out.append("</row>")
     return "".join(out)
@@ -289,11 +233,11 @@ def test_column_wise_xml_equals_cell_by_cell(
     """Chunked, cached, column-wise XML is exactly the cell-by-cell XML (repeats, -0.0, NaN)."""
     table = [[col[i % len(col)] for col in columns] for i in range(rows)]
     table[0] = table[0][: rows % 5]  # a short row
-    styles = [xlsx_cells.Style.TEXT, xlsx_cells.Style.WRAP, xlsx_cells.Style.INT]
-    styles.append(xlsx_cells.Style.PERCENT)
-    state = [xlsx_cells.CellColumn(style) for style in styles]
+    styles = [xlsx_stream.Style.TEXT, xlsx_stream.Style.WRAP, xlsx_stream.Style.INT]
+    styles.append(xlsx_stream.Style.PERCENT)
+    state = [xlsx_stream._Column(style) for style in styles]
     built = b"".join(
-        xlsx_cells.rows_xml(i + 2, table[i : i + chunk], list("ABCD"), state)
+        xlsx_stream._rows_xml(i + 2, table[i : i + chunk], list("ABCD"), state)
         for i in range(0, rows, chunk)
     ).decode()
     assert built == _one_cell_at_a_time(2, table, styles)
