@@ -199,12 +199,11 @@ def _column_tails(values: Sequence[Any], column: _Column) -> list[bytes]:
     value, many at a time; any other column goes value by value through :func:`_cell_tail`.
     """
     kinds = set(map(type, values))
+    empty = type(None) in kinds
     kinds.discard(type(None))
     kind = kinds.pop() if len(kinds) == 1 else None
-    if kind is float:  # NaN and infinities are empty; -0.0 equals 0.0, so no dedupe then
-        values = [v if v is None or math.isfinite(v) else None for v in values]
-        if any(v == 0 and math.copysign(1.0, v) < 0 for v in values):
-            kind = None
+    if kind is float and (empty or not all(map(math.isfinite, values))):
+        values = [v if v is None or math.isfinite(v) else None for v in values]  # NaN, inf
     make: Callable[[Sequence[Any]], list[bytes]]
     if kind is str:
         make = partial(_text_tails, style=_text_style(column.style))
@@ -214,8 +213,10 @@ def _column_tails(values: Sequence[Any], column: _Column) -> list[bytes]:
         return [_cell_bytes(v, column.style) for v in values]
     if column.distinct:
         return make(values)
-    cache = column.cached.setdefault(kind, {None: b""})
     distinct = dict.fromkeys(values)
+    if kind is float and 0.0 in distinct and any(math.copysign(1, v) < 0 for v in values if v == 0):
+        return make(values)  # -0.0 equals 0.0: no dedupe
+    cache = column.cached.setdefault(kind, {None: b""})
     fresh = [v for v in distinct if v not in cache]
     if len(fresh) * 100 >= len(values) * 99:  # all new: no dedupe from now on
         column.distinct = True
@@ -230,7 +231,9 @@ def _column_tails(values: Sequence[Any], column: _Column) -> list[bytes]:
 
 def _number_tails(template: bytes, numbers: Sequence[float | int | None]) -> list[bytes]:
     """Number cells' XML after their references (%a gives repr()); b"" for None."""
-    return [b"" if n is None else template % n for n in numbers]
+    if None in numbers:
+        return [b"" if n is None else template % n for n in numbers]
+    return list(map(template.__mod__, numbers))
 
 
 def _rows_xml(
