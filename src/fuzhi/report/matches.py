@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any
 
@@ -164,9 +165,9 @@ def _match_columns(
     achievements: dict[str, dict[str, Any]],
     lang: Lang,
     duplicates: dict[str, list[str]],
-) -> list[list[Any]]:
+) -> list[Sequence[Any]]:
     """The ``keys`` columns for the matches in ``frame``, reasons sentences included."""
-    m = {name: frame[name].tolist() for name in frame.columns}
+    m: dict[str, Sequence[Any]] = {name: frame[name].tolist() for name in frame.columns}
     records = {
         "d": [demands[i] for i in m["demand_id"]],
         "a": [achievements[i] for i in m["achievement_id"]],
@@ -181,13 +182,22 @@ def _match_columns(
             m["shared_terms"], factors, records["d"], records["a"], strict=True
         )
     ]
-    m["duplicates"] = ["、".join(duplicates.get(i, [])) for i in m["achievement_id"]]
-    return [
-        [r.get(name) for r in records[side]]
-        if side in records
-        else m.get(name, [None] * len(frame))
-        for side, name in keys
-    ]
+    if ("m", "duplicates") in keys:
+        m["duplicates"] = ["、".join(duplicates.get(i, [])) for i in m["achievement_id"]]
+    columns = {("m", name): values for name, values in m.items()}
+    for side, side_records in records.items():
+        names = [n for s, n in keys if s == side]
+        columns.update(
+            zip([(side, n) for n in names], _record_columns(side_records, names), strict=True)
+        )
+    return [columns.get(key, [None] * len(frame)) for key in keys]
+
+
+def _record_columns(records: list[dict[str, Any]], names: list[str]) -> Iterable[Sequence[Any]]:
+    """The ``names`` columns of ``records`` (dicts of one library: they share their keys)."""
+    if len(names) > 1 and records and all(name in records[0] for name in names):
+        return zip(*map(itemgetter(*names), records), strict=True)
+    return ([r.get(name) for r in records] for name in names)
 
 
 def _by_id(
