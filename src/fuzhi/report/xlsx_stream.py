@@ -5,8 +5,9 @@ openpyxl's write-only mode costs ~13 µs a cell and XlsxWriter's constant-memory
 Here rows become XML 5,000 at a time, column by column: a column's plain strings and numbers
 are converted once per distinct value (kept across chunks while they repeat: IDs, names,
 regions; new texts escaped in one pass), and cells are laid into rows with one bytes
-%-template per chunk, ~0.4 µs a cell, exactly the XML that converting cell by cell gives.
-A thread compresses the chunk before meanwhile (zlib releases the GIL). The output is deliberately plain: one fixed style sheet (header, text, wrapped text, whole
+%-template per chunk, ~0.4 µs a cell, exactly the XML that converting cell by cell gives;
+a thread compresses the chunk before meanwhile (zlib releases the GIL).
+The output is deliberately plain: one fixed style sheet (header, text, wrapped text, whole
 numbers, percentages, money, dates), column widths, a frozen header row and an autofilter.
 Text is always an inline string, so nothing a user typed can become a formula. Workbooks
 that need protection, validation, hidden sheets or charts are written with openpyxl.
