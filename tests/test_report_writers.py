@@ -100,7 +100,7 @@ def tricky_rows() -> list[list[object]]:
     numbers = [np.int64(7), 3, None, pd.NA, np.int32(-2), 10**15]
     scores = [0.5, np.float64(0.25), np.float32(0.75), float("nan"), float("inf"), None, -0.0, 0.0]
     dates = [dt.date(2025, 7, 1), dt.datetime(2025, 1, 2, 12, 0), pd.NaT, None]
-    mixed = [1, 1.0, "1", np.nan, pd.NA, dt.date(2024, 2, 29), -0.0, "甲"]
+    mixed = [1, 1.0, "1", np.nan, pd.NA, dt.date(2024, 2, 29), -0.0, "甲", np.bool_(True), False]
     rows = []
     for i in range(40):
         rows.append(
@@ -124,6 +124,8 @@ def _expected(value: object, kind: CellKind) -> object:
         return None
     if isinstance(value, np.generic):
         value = value.item()
+    if isinstance(value, bool):  # text, not a number cell
+        return str(value)
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, str):

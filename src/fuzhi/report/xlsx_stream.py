@@ -122,10 +122,12 @@ def _text_cell(ref: str, text: str, style: Style) -> str:
 
 def _number(value: Any) -> float | int | None:
     """The cell number for ``value``, or None when it is not a number (or NaN, NaT)."""
-    if isinstance(value, bool) or value is pd.NaT:
+    if value is pd.NaT:
         return None
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
         value = value.item()  # numpy scalars
+    if isinstance(value, bool):  # Python's or NumPy's: written as text, not as 1/0
+        return None
     if isinstance(value, int):
         return value
     if isinstance(value, float):
