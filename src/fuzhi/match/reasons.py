@@ -14,6 +14,8 @@ from fuzhi.schema import Lang
 
 
 def _num(value: Any) -> float | None:
+    if type(value) is float:  # what the frames hold: a float or NaN
+        return None if value != value else value
     if value is None:
         return None
     try:
@@ -35,7 +37,7 @@ def explain(
     lang: Lang | str = Lang.ZH,
 ) -> str:
     """The reasons sentence for one pair; ``factors`` maps factor name → value or NaN."""
-    zh = Lang(lang) is Lang.ZH
+    zh = lang is Lang.ZH or Lang(lang) is Lang.ZH
     parts: list[str] = []
     if shared_terms:
         joined = ("、" if zh else ", ").join(shared_terms)
