@@ -9,13 +9,16 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from fuzhi.errors import UsageError
+from fuzhi.io.library_cache import cached_load
 from fuzhi.io.readers import read_table
 from fuzhi.io.records import Library, validate_table
 from fuzhi.match.dedupe import find_duplicates, representatives
 from fuzhi.match.engine import MatchOptions, MatchResult, Progress, match_libraries
+from fuzhi.match.token_cache import default_cache_dir
 from fuzhi.report.matches import RunInfo
 from fuzhi.schema import FIELDS, Kind, alias_index, header_key
 
@@ -121,7 +124,15 @@ def match_files(job: MatchJob, progress: Progress | None = None) -> tuple[MatchR
     ):
         known = {f.name for f in FIELDS[kind]}
         mine = {k: v for k, v in shared.items() if k in known} | overrides.get(kind, {})
-        libraries[kind] = load(path, kind, sheet, mine, strict=not shared)
+        libraries[kind] = cached_load(
+            Path(path),
+            kind,
+            sheet,
+            mine,
+            not shared,
+            job.cache_dir or default_cache_dir(),
+            partial(load, path, kind, sheet, mine, strict=not shared),
+        )
     achievements, demands = libraries[Kind.ACHIEVEMENTS], libraries[Kind.DEMANDS]
     candidates = achievements.records
     duplicates: dict[str, list[str]] = {}
