@@ -5,8 +5,9 @@ validating a 100,000-row workbook costs ~3 s; loading the validated ``Library`` 
 a fraction of that. The key is the file's SHA-256, its resolved path (messages name it),
 the kind, sheet, column overrides and strictness, and a digest of the reading and
 validation code itself, so an edited file, other options or another fuzhi version never
-see an old result. Entries are pickles in ``<cache>/libraries/``, written to a temporary
-file and renamed, read only from that folder; the newest few are kept. Any failure to read
+see an old result. Entries are pickles in ``<cache>/libraries/`` (created private to the
+user, since unpickling runs code: the cache folder must not be writable by others),
+written to a temporary file and renamed; the newest few are kept. Any failure to read
 or write one is a warning: the file is then read as usual.
 """
 
@@ -96,7 +97,7 @@ def cached_load(
 def _store(folder: Path, entry: Path, library: Library) -> None:
     tmp = entry.with_name(f"{entry.name}.{os.getpid()}.tmp")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # pickles: private to the user
         with open(tmp, "wb") as fh:
             pickle.dump(library, fh, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, entry)
