@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fuzhi.match.token_cache import open_cache_db
+
 log = logging.getLogger(__name__)
 
 # Bumped whenever the blobs or the way documents are counted change, so counts are redone.
@@ -69,13 +71,9 @@ class CountCache:
         self.path = path
         self._db: sqlite3.Connection | None = None
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(path, timeout=10.0)
+            # page size applies to new files only
+            db = open_cache_db(path, f"page_size={_PAGE_SIZE}", "journal_size_limit=67108864")
             self._db = db
-            db.execute(f"PRAGMA page_size={_PAGE_SIZE}")  # new files only
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA journal_size_limit=67108864")
             with db:
                 db.execute("CREATE TABLE IF NOT EXISTS terms (id INTEGER PRIMARY KEY, term UNIQUE)")
                 db.execute(

@@ -27,6 +27,21 @@ def default_cache_dir() -> Path:
     return Path(env) if env else Path(platformdirs.user_cache_dir("fuzhi"))
 
 
+def open_cache_db(path: Path, *pragmas: str) -> sqlite3.Connection:
+    """A connection to a cache file in WAL mode (concurrent runs read while one writes),
+    its folder made first; ``pragmas`` run before WAL is set (e.g. a new file's page size).
+    Raises ``sqlite3.Error`` or ``OSError``: callers turn their cache off with a warning."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, timeout=10.0)
+    try:
+        for pragma in (*pragmas, "journal_mode=WAL", "synchronous=NORMAL"):
+            db.execute(f"PRAGMA {pragma}")
+    except sqlite3.Error:
+        db.close()
+        raise
+    return db
+
+
 class TokenCache:
     """Space-joined tokens by text key in one SQLite file.
 
@@ -38,10 +53,7 @@ class TokenCache:
         self.path = path
         self._db: sqlite3.Connection | None = None
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(path, timeout=10.0)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
+            db = open_cache_db(path)
             db.execute(
                 "CREATE TABLE IF NOT EXISTS tokens (key BLOB PRIMARY KEY, tokens TEXT NOT NULL)"
                 " WITHOUT ROWID"
