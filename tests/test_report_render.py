@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
-from test_report_xlsx import SHEETS_ZH, small_report
 
 from fuzhi.report.progress_xlsx import write_progress_xlsx
+from test_report_xlsx import SHEETS_ZH, small_report
 
 pytestmark = pytest.mark.libreoffice
 SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
