@@ -242,46 +242,56 @@ def _store(
                 (json.dumps(fresh_ids),),
             )
         }
-        for m in merged.to_dict("records"):
-            mid = match_id(m["demand_id"], m["achievement_id"])
-            if not m["_fresh"]:
-                conn.execute(
-                    "UPDATE matches SET rank = ?, proposed = 1 WHERE match_id = ?",
-                    (int(m["rank"]), mid),
-                )
+        columns = ["demand_id", "achievement_id", "rank", "score", "text_score", "shared_terms"]
+        columns += [f"f_{n}" for n in FACTORS] + ["_fresh"]
+        rows = zip(*(merged[c].tolist() for c in columns), strict=True) if len(merged) else ()
+        ranks: list[tuple[int, str]] = []
+        upserts: list[tuple[Any, ...]] = []
+        for d_id, a_id, rank, score, text_score, shared, *factor_values, is_fresh in rows:
+            mid = match_id(d_id, a_id)
+            if not is_fresh:
+                ranks.append((int(rank), mid))
                 continue
-            d, a = demands_by_id[m["demand_id"]], achievements_by_id[m["achievement_id"]]
-            factors = {n: _nan(m[f"f_{n}"]) for n in FACTORS}
-            terms = list(m["shared_terms"])
-            values = (
-                int(m["rank"]),
-                float(m["score"]),
-                float(m["text_score"]),
-                *(factors[n] for n in FACTORS),
-                json.dumps(terms, ensure_ascii=False),
-                explain(terms, factors, d, a, Lang.ZH),
-                explain(terms, factors, d, a, Lang.EN),
-                version,
-                run_id,
-            )
+            factors = {n: _nan(v) for n, v in zip(FACTORS, factor_values, strict=True)}
+            terms = list(shared)
+            d, a = demands_by_id[d_id], achievements_by_id[a_id]
             if mid in existing:
                 report.pairs_updated += 1
             else:
                 report.pairs_new += 1
-            conn.execute(
-                "INSERT INTO matches (match_id, demand_id, achievement_id, rank, score, "
-                "text_score, f_field, f_industry, f_region, f_trl, f_budget, shared_terms, "
-                "reasons_zh, reasons_en, model_version, run_id, proposed, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?) "
-                "ON CONFLICT(match_id) DO UPDATE SET rank = excluded.rank, score = excluded.score, "
-                "text_score = excluded.text_score, f_field = excluded.f_field, "
-                "f_industry = excluded.f_industry, f_region = excluded.f_region, "
-                "f_trl = excluded.f_trl, f_budget = excluded.f_budget, "
-                "shared_terms = excluded.shared_terms, reasons_zh = excluded.reasons_zh, "
-                "reasons_en = excluded.reasons_en, model_version = excluded.model_version, "
-                "run_id = excluded.run_id, proposed = 1, updated_at = excluded.updated_at",
-                (mid, m["demand_id"], m["achievement_id"], *values, started, started),
+            upserts.append(
+                (
+                    mid,
+                    d_id,
+                    a_id,
+                    int(rank),
+                    float(score),
+                    float(text_score),
+                    *(factors[n] for n in FACTORS),
+                    json.dumps(terms, ensure_ascii=False),
+                    explain(terms, factors, d, a, Lang.ZH),
+                    explain(terms, factors, d, a, Lang.EN),
+                    version,
+                    run_id,
+                    started,
+                    started,
+                )
             )
+        conn.executemany("UPDATE matches SET rank = ?, proposed = 1 WHERE match_id = ?", ranks)
+        conn.executemany(
+            "INSERT INTO matches (match_id, demand_id, achievement_id, rank, score, "
+            "text_score, f_field, f_industry, f_region, f_trl, f_budget, shared_terms, "
+            "reasons_zh, reasons_en, model_version, run_id, proposed, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?) "
+            "ON CONFLICT(match_id) DO UPDATE SET rank = excluded.rank, score = excluded.score, "
+            "text_score = excluded.text_score, f_field = excluded.f_field, "
+            "f_industry = excluded.f_industry, f_region = excluded.f_region, "
+            "f_trl = excluded.f_trl, f_budget = excluded.f_budget, "
+            "shared_terms = excluded.shared_terms, reasons_zh = excluded.reasons_zh, "
+            "reasons_en = excluded.reasons_en, model_version = excluded.model_version, "
+            "run_id = excluded.run_id, proposed = 1, updated_at = excluded.updated_at",
+            upserts,
+        )
         report.proposed = len(merged)
         report.demands_matched = len(changed_d)
         report.achievements_matched = len(changed_a)
