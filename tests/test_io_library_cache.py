@@ -100,3 +100,19 @@ def test_only_the_newest_entries_are_kept(tmp_path: Path, monkeypatch: pytest.Mo
 def test_a_missing_file_is_reported_by_the_reader(tmp_path: Path) -> None:
     with pytest.raises(Exception, match=r"nothing\.xlsx"):
         _load(tmp_path / "nothing.xlsx", tmp_path / "cache", [])
+
+
+def test_a_read_only_cache_still_serves_its_entries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = write_xlsx(tmp_path / "a.xlsx", ROWS)
+    calls: list[int] = []
+    _load(path, tmp_path / "cache", calls)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise PermissionError("read-only file system")
+
+    monkeypatch.setattr(library_cache.os, "utime", refuse)
+    with caplog.at_level(logging.WARNING):
+        again = _load(path, tmp_path / "cache", calls)
+    assert calls == [1] and list(again.records["id"]) == ["A1", "A3"] and not caplog.text

@@ -82,7 +82,8 @@ def cached_load(
         with open(entry, "rb") as fh, gc_paused():
             library = pickle.load(fh)
         if isinstance(library, Library) and library.kind is kind:
-            os.utime(entry)  # newest first when pruning
+            with contextlib.suppress(OSError):  # a read-only cache still serves
+                os.utime(entry)  # newest first when pruning
             return library
         log.warning("library cache entry %s is not a library; reading %s again", entry, path)
     except FileNotFoundError:
