@@ -13,7 +13,8 @@ queries with a NumPy selection longer still. Per query, this kernel:
 3. keeps the ``pool`` best touched items in a small heap (score desc, then index asc);
 4. when terms were left out, adds their exact part to each kept item's score (the item's
    row dotted with the left-out query terms, scattered into a dense vector);
-5. keeps the best ``k`` above ``min_score``, sorted.
+5. keeps the best ``k`` above ``min_score``, sorted (heap sort: O(k log k), so a large
+   ``-k`` stays cheap).
 
 Queries are independent, so blocks of them run on all cores (``prange``) and the result
 does not depend on the number of threads. Entries must be non-negative (the callers'
@@ -150,21 +151,18 @@ def _query_rows(
                 heap_v[u] += extra
             for p in range(q0, q1):
                 dense[qi[p]] = 0.0
-        if n > k:  # keep the best k of the pool: a heap of k over it
-            for pos in range(k // 2 - 1, -1, -1):
-                _sift_down(heap_v, heap_i, k, pos)
-            for u in range(k, n):
-                if _better(heap_v[u], heap_i[u], heap_v[0], heap_i[0]):
-                    heap_v[0], heap_i[0] = heap_v[u], heap_i[u]
-                    _sift_down(heap_v, heap_i, k, 0)
-            n = k
-        for a in range(1, n):  # insertion sort of the kept ones: best first
-            v, x = heap_v[a], heap_i[a]
-            b = a - 1
-            while b >= 0 and _better(v, x, heap_v[b], heap_i[b]):
-                heap_v[b + 1], heap_i[b + 1] = heap_v[b], heap_i[b]
-                b -= 1
-            heap_v[b + 1], heap_i[b + 1] = v, x
+        kept = min(n, k)  # the best ``kept`` of the n entries, as a heap (worst at the root)
+        for pos in range(kept // 2 - 1, -1, -1):
+            _sift_down(heap_v, heap_i, kept, pos)
+        for u in range(kept, n):
+            if _better(heap_v[u], heap_i[u], heap_v[0], heap_i[0]):
+                heap_v[0], heap_i[0] = heap_v[u], heap_i[u]
+                _sift_down(heap_v, heap_i, kept, 0)
+        n = kept
+        for end in range(n - 1, 0, -1):  # heap sort: the worst goes last, so best first
+            heap_v[0], heap_v[end] = heap_v[end], heap_v[0]
+            heap_i[0], heap_i[end] = heap_i[end], heap_i[0]
+            _sift_down(heap_v, heap_i, end, 0)
         for a in range(n):
             if heap_v[a] <= min_score:
                 break
