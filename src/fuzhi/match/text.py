@@ -44,9 +44,10 @@ SEARCH_SHARE = 0.9  # … found by the strongest rare terms holding 90% of their
 
 
 @dataclass(frozen=True)
-class TextOptions:
+class TextOptions(TokenizerConfig):
     """How text becomes vectors. Defaults are the best configuration measured on csl-dev.
 
+    The dictionary, synonym and stop-word fields are :class:`TokenizerConfig`'s;
     ``field_weights`` (achievements) and ``demand_field_weights`` multiply a field's term
     counts (fields not listed are ignored);
     ``char_ngram`` is the n of the character view (0 turns it off, 4 at most) and
@@ -74,30 +75,15 @@ class TextOptions:
     feedback_docs: int = 3
     feedback_weight: float = 0.5
     feedback_terms: int = 200
-    user_dicts: tuple[Path, ...] = ()
-    synonyms: tuple[Path, ...] = ()
-    stopwords: tuple[Path, ...] = ()
-    bundled_dict: bool = True
-    bundled_synonyms: bool = True
-    bundled_stopwords: bool = True
-    to_simplified: bool = True
-    drop_numbers: bool = True
 
     def __post_init__(self) -> None:
         if not 0 <= self.char_ngram <= MAX_NGRAM:
             raise ValueError(f"char_ngram {self.char_ngram}: expected 0 (off) to {MAX_NGRAM}")
 
     def tokenizer_config(self) -> TokenizerConfig:
-        return TokenizerConfig(
-            user_dicts=self.user_dicts,
-            synonyms=self.synonyms,
-            stopwords=self.stopwords,
-            bundled_dict=self.bundled_dict,
-            bundled_synonyms=self.bundled_synonyms,
-            bundled_stopwords=self.bundled_stopwords,
-            to_simplified=self.to_simplified,
-            drop_numbers=self.drop_numbers,
-        )
+        """Just the tokenizer's part of these options."""
+        shared = dataclasses.fields(TokenizerConfig)
+        return TokenizerConfig(**{f.name: getattr(self, f.name) for f in shared})
 
     def to_json(self) -> dict[str, object]:
         data = dataclasses.asdict(self)
