@@ -13,22 +13,17 @@ dictionary, synonym or stop word changes the tokenizer version, and so every key
 from __future__ import annotations
 
 import hashlib
-import logging
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from fuzhi.match.token_cache import open_cache_db
-
-log = logging.getLogger(__name__)
+from fuzhi.match.sqlite_cache import SqliteCache
 
 # Bumped whenever the blobs or the way documents are counted change, so counts are redone.
 _FORMAT = 1
-_BATCH = 500
 _PAGE_SIZE = 65536  # a document's blobs (~1-2 KB) stay on their B-tree page
 _WIDTHS: dict[int, np.dtype[Any]] = {1: np.dtype(np.uint8), 2: np.dtype("<f2"), 4: np.dtype("<f4")}
 BLOCK = 1 << 22  # entries indexed at a time: temporaries stay small (no fresh pages)
@@ -60,63 +55,28 @@ def doc_keys(
     return keys
 
 
-class CountCache:
-    """Term table and per-document counts in one SQLite file.
+class CountCache(SqliteCache):
+    """Term table and per-document counts in one SQLite file (off with a warning on any
+    error)."""
 
-    Any SQLite error (a corrupt or unwritable file, a lock held too long) turns the cache off
-    for this run with a warning: a cache must never stop a match.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._db: sqlite3.Connection | None = None
-        try:
-            # page size applies to new files only
-            db = open_cache_db(path, f"page_size={_PAGE_SIZE}", "journal_size_limit=67108864")
-            self._db = db
-            with db:
-                db.execute("CREATE TABLE IF NOT EXISTS terms (id INTEGER PRIMARY KEY, term UNIQUE)")
-                db.execute(
-                    "CREATE TABLE IF NOT EXISTS docs (key BLOB PRIMARY KEY, n INTEGER NOT NULL,"
-                    " ids BLOB NOT NULL, weights BLOB NOT NULL) WITHOUT ROWID"
-                )
-        except (sqlite3.Error, OSError) as exc:
-            self.disable(exc)
-
-    @property
-    def enabled(self) -> bool:
-        return self._db is not None
-
-    def disable(self, reason: object) -> None:
-        """Stop using the cache for this run (nothing more is read or stored)."""
-        log.warning("count cache %s not used: %s", self.path, reason)
-        if self._db is not None:
-            self._db.close()
-        self._db = None
-
-    def _select(self, sql: str, values: Iterable[object]) -> list[tuple[object, ...]]:
-        """Rows of ``sql`` (one ``IN ({})``) over ``values`` in batches; [] once disabled."""
-        if self._db is None:
-            return []
-        values = list(values)
-        rows: list[tuple[object, ...]] = []
-        try:
-            for i in range(0, len(values), _BATCH):
-                batch = values[i : i + _BATCH]
-                rows += self._db.execute(sql.format(",".join("?" * len(batch))), batch).fetchall()
-        except sqlite3.Error as exc:
-            self.disable(exc)
-            return []
-        return rows
+    label = "count cache"
+    pragmas = (f"page_size={_PAGE_SIZE}", "journal_size_limit=67108864")  # page size: new files
+    schema = (
+        "CREATE TABLE IF NOT EXISTS terms (id INTEGER PRIMARY KEY, term UNIQUE)",
+        "CREATE TABLE IF NOT EXISTS docs (key BLOB PRIMARY KEY, n INTEGER NOT NULL,"
+        " ids BLOB NOT NULL, weights BLOB NOT NULL) WITHOUT ROWID",
+    )
 
     def get_many(self, keys: Iterable[bytes]) -> dict[bytes, Row]:
         """Rows of those keys that are present (looked up in key order: the B-tree forward)."""
-        rows = self._select("SELECT key, n, ids, weights FROM docs WHERE key IN ({})", sorted(keys))
+        rows = self.select_in(
+            "SELECT key, n, ids, weights FROM docs WHERE key IN ({})", sorted(keys)
+        )
         return {r[0]: r[1:] for r in rows}  # type: ignore[misc]
 
     def terms(self, ids: np.ndarray) -> list[tuple[int, Term]]:
         """(id, term) of those ``ids`` the term table holds."""
-        return self._select("SELECT id, term FROM terms WHERE id IN ({})", ids.tolist())  # type: ignore[return-value]
+        return self.select_in("SELECT id, term FROM terms WHERE id IN ({})", ids.tolist())  # type: ignore[return-value]
 
     def add_terms(self, words: Sequence[str], codes: np.ndarray) -> tuple[np.ndarray, ...] | None:
         """Ids of words and of n-gram codes (signed 64-bit), added to the table if new; None
@@ -142,7 +102,7 @@ class CountCache:
         if added == (len(terms), top + len(terms)):
             ids = top + 1 + np.arange(len(terms), dtype=np.int64)
         else:
-            rows = self._select("SELECT term, id FROM terms WHERE term IN ({})", terms)
+            rows = self.select_in("SELECT term, id FROM terms WHERE term IN ({})", terms)
             found: dict[Term, int] = dict(rows)  # type: ignore[arg-type]
             if self._db is None or len(found) < len(terms):
                 self.disable("the term table lost terms it was given")
@@ -163,11 +123,6 @@ class CountCache:
                 )
         except sqlite3.Error as exc:
             self.disable(exc)
-
-    def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
 
 
 def encode_rows(ids: np.ndarray, weights: np.ndarray, indptr: np.ndarray) -> list[Row]:

@@ -1,0 +1,69 @@
+"""What the token and count caches share: one SQLite file in WAL mode that turns itself off.
+
+A cache must never stop a match: any SQLite or file error (a corrupt or unwritable file, a
+lock held too long) turns the cache off for the rest of the run with one warning, and from
+then on it reads nothing and stores nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+_BATCH = 500  # values per ``IN (…)`` lookup
+
+
+class SqliteCache:
+    """One cache file. Subclasses name themselves (``label``), give the ``schema`` statements
+    and any ``pragmas`` to run before WAL mode is set (e.g. a new file's page size)."""
+
+    label = "cache"
+    schema: tuple[str, ...] = ()
+    pragmas: tuple[str, ...] = ()
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db: sqlite3.Connection | None = None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, timeout=10.0)
+            for pragma in (*self.pragmas, "journal_mode=WAL", "synchronous=NORMAL"):
+                self._db.execute(f"PRAGMA {pragma}")
+            with self._db:
+                for statement in self.schema:
+                    self._db.execute(statement)
+        except (sqlite3.Error, OSError) as exc:
+            self.disable(exc)
+
+    @property
+    def enabled(self) -> bool:
+        return self._db is not None
+
+    def disable(self, reason: object) -> None:
+        """Stop using the cache for this run (nothing more is read or stored)."""
+        log.warning("%s %s not used: %s", self.label, self.path, reason)
+        self.close()
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def select_in(self, sql: str, values: Iterable[object]) -> list[tuple[object, ...]]:
+        """Rows of ``sql`` (one ``IN ({})``) over ``values`` in batches; [] once disabled."""
+        if self._db is None:
+            return []
+        values = list(values)
+        rows: list[tuple[object, ...]] = []
+        try:
+            for i in range(0, len(values), _BATCH):
+                batch = values[i : i + _BATCH]
+                rows += self._db.execute(sql.format(",".join("?" * len(batch))), batch).fetchall()
+        except sqlite3.Error as exc:
+            self.disable(exc)
+            return []
+        return rows
