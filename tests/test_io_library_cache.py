@@ -26,9 +26,9 @@ ROWS = [
 def _load(
     path: Path, cache: Path, calls: list[int], overrides: dict[str, str] | None = None
 ) -> Library:
-    def fresh() -> Library:
+    def fresh(sha256: str | None) -> Library:
         calls.append(1)
-        return load(path, Kind.ACHIEVEMENTS, None, overrides or {})
+        return load(path, Kind.ACHIEVEMENTS, None, overrides or {}, sha256=sha256)
 
     return cached_load(path, Kind.ACHIEVEMENTS, None, overrides or {}, True, cache, fresh)
 
@@ -116,3 +116,20 @@ def test_a_read_only_cache_still_serves_its_entries(
     with caplog.at_level(logging.WARNING):
         again = _load(path, tmp_path / "cache", calls)
     assert calls == [1] and list(again.records["id"]) == ["A1", "A3"] and not caplog.text
+
+
+def test_a_miss_hashes_the_file_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fuzhi.io import readers
+
+    path = write_xlsx(tmp_path / "a.xlsx", ROWS)
+    hashed: list[Path] = []
+    real = readers.file_sha256
+
+    def counted(p: Path) -> str:
+        hashed.append(p)
+        return real(p)
+
+    monkeypatch.setattr(readers, "file_sha256", counted)
+    monkeypatch.setattr(library_cache, "file_sha256", counted)
+    lib = _load(path, tmp_path / "cache", [])
+    assert len(hashed) == 1 and lib.sources[0].sha256 == real(path)

@@ -53,13 +53,16 @@ def load(
     sheet: str | None = None,
     overrides: Mapping[str, str] | None = None,
     strict: bool = True,
+    *,
+    sha256: str | None = None,
 ) -> Library:
-    """Read and validate ``path`` as ``kind`` (guessed from the headers when None)."""
-    table = read_table(path, kind or Kind.ACHIEVEMENTS, sheet)
+    """Read and validate ``path`` as ``kind`` (guessed from the headers when None);
+    ``sha256``: the file's digest when the caller has already computed it."""
+    table = read_table(path, kind or Kind.ACHIEVEMENTS, sheet, sha256=sha256)
     if kind is None:
         kind = guess_kind(table.headers)
         if kind is not Kind.ACHIEVEMENTS:
-            table = read_table(path, kind, sheet)
+            table = read_table(path, kind, sheet, sha256=table.sha256)
     return validate_table(table, kind, overrides, strict)
 
 
@@ -131,7 +134,7 @@ def match_files(job: MatchJob, progress: Progress | None = None) -> tuple[MatchR
             mine,
             not shared,
             job.cache_dir or default_cache_dir(),
-            partial(load, path, kind, sheet, mine, strict=not shared),
+            partial(load, path, kind, sheet, mine, not shared),
         )
     achievements, demands = libraries[Kind.ACHIEVEMENTS], libraries[Kind.DEMANDS]
     candidates = achievements.records

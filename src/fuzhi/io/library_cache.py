@@ -59,15 +59,17 @@ def cached_load(
     overrides: Mapping[str, str],
     strict: bool,
     cache_dir: Path,
-    load: Callable[[], Library],
+    load: Callable[..., Library],
 ) -> Library:
-    """``load()``'s result, from the cache when this very file was loaded the same way."""
+    """``load(sha256=…)``'s result (given the file's digest, so it is not computed again),
+    from the cache when this very file was loaded the same way."""
     folder = cache_dir / "libraries"
     try:
+        sha256 = file_sha256(path)
         key = hashlib.blake2b(digest_size=20)
         for part in (
             _code_digest(),
-            file_sha256(path),
+            sha256,
             str(path.resolve()),
             kind.value,
             sheet or "",
@@ -77,7 +79,7 @@ def cached_load(
             key.update(part.encode() + b"\0")
         entry = folder / f"{key.hexdigest()}.pickle"
     except OSError:
-        return load()  # the reader reports an unreadable file properly
+        return load(sha256=None)  # the reader reports an unreadable file properly
     try:
         with open(entry, "rb") as fh, gc_paused():
             library = pickle.load(fh)
@@ -90,7 +92,7 @@ def cached_load(
         pass
     except Exception as exc:  # a damaged entry must never stop a match
         log.warning("library cache entry %s unreadable (%s); reading %s again", entry, exc, path)
-    library = load()
+    library = load(sha256=sha256)
     _store(folder, entry, library)
     return library
 

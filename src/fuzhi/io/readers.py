@@ -191,8 +191,11 @@ def _read_csv_grid(path: Path) -> tuple[str, list[list[Any]]]:
     raise InputError(f"{path}: cannot decode the CSV file; expected UTF-8 or GBK/GB18030 text")
 
 
-def read_table(path: Path | str, kind: Kind, sheet: str | None = None) -> RawTable:
-    """Read ``path`` (xlsx or csv), pick the sheet and locate the header row for ``kind``."""
+def read_table(
+    path: Path | str, kind: Kind, sheet: str | None = None, *, sha256: str | None = None
+) -> RawTable:
+    """Read ``path`` (xlsx or csv), pick the sheet and locate the header row for ``kind``;
+    ``sha256``: the file's digest when the caller has already computed it."""
     path = Path(path)
     fmt = check_input_file(path)
     encoding: str | None = None
@@ -220,6 +223,6 @@ def read_table(path: Path | str, kind: Kind, sheet: str | None = None) -> RawTab
         header_row=header_index + 1,
         headers=headers,
         rows=rows,
-        sha256=file_sha256(path),
+        sha256=sha256 or file_sha256(path),
         encoding=encoding,
     )
