@@ -25,6 +25,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from fuzhi.errors import InputError
+from fuzhi.match.count_cache import BLOCK
 from fuzhi.match.terms import (
     MAX_NGRAM,
     NO_GRAMS,
@@ -177,8 +178,8 @@ class TextModel:
         counts = count_terms(tokenizer, libraries, options.char_ngram, progress)
         tf = counts.matrix
         df = np.zeros(tf.shape[1], dtype=np.int64)
-        for at in range(0, tf.nnz, 1 << 22):  # a block at a time: no large temporaries
-            df += np.bincount(tf.indices[at : at + (1 << 22)], minlength=tf.shape[1])
+        for at in range(0, tf.nnz, BLOCK):  # a block at a time: no large temporaries
+            df += np.bincount(tf.indices[at : at + BLOCK], minlength=tf.shape[1])
         idf = np.log((1 + tf.shape[0]) / (1 + df.astype(np.float64))) + 1
         n = options.char_ngram
         grams = ngram_strings(counts.grams, n) if n else []
