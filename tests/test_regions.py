@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from fuzhi.regions import Group, matches_region, parse_place, region_agreement
+from fuzhi import regions
+from fuzhi.regions import Group, matches_region, parse_place, parse_places, region_agreement
 
 
 @pytest.mark.parametrize(
@@ -46,3 +47,35 @@ def test_matches_region() -> None:
     assert matches_region(nanjing, "长三角") and matches_region(nanjing, "江苏")
     assert matches_region(nanjing, "南京市") and not matches_region(nanjing, "苏州")
     assert not matches_region(nanjing, "京津冀")
+
+
+def test_many_places_parsed_as_one_by_one_with_one_parser_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    texts = [
+        "江苏省南京市",
+        "深圳",
+        "长三角",
+        "",
+        "杭州市临平区",
+        "湖北武汉",
+        "深圳",
+        "未知之地",
+        "哈尔滨",
+    ]
+    one_by_one = []
+    for text in texts:
+        regions._PLACES.clear()
+        one_by_one.append(parse_place(text))
+    regions._PLACES.clear()
+    calls: list[int] = []
+    transform = regions._cpca().transform
+
+    def counted(places: list[str]) -> object:
+        calls.append(len(places))
+        return transform(places)
+
+    monkeypatch.setattr(regions._cpca(), "transform", counted)
+    assert parse_places(texts) == one_by_one
+    assert calls == [5]  # the distinct texts the parser is needed for, in one call
+    assert parse_places(texts[:2]) == one_by_one[:2] and calls == [5]  # remembered

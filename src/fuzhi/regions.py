@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -148,10 +149,46 @@ def _cpca() -> Any:
     return cpca
 
 
-@functools.lru_cache(maxsize=65_536)
+_PLACES: dict[str, Place] = {}  # parsed places by their raw text
+_PLACES_MAX = 65_536
+
+
 def parse_place(text: str) -> Place:
     """Parse one free-text place ("江苏省南京市", "苏州工业园区", "长三角") into a :class:`Place`."""
-    text = clean_text(text).replace(" ", "")
+    return parse_places([text])[0]
+
+
+def parse_places(texts: Iterable[str]) -> list[Place]:
+    """``parse_place`` of many texts: each distinct text is parsed once (and remembered), and
+    all that need the address parser go to it in one call (~1 ms, against ~5-40 ms a call)."""
+    texts = list(texts)
+    known = {t: _PLACES[t] for t in dict.fromkeys(texts) if t in _PLACES}
+    todo = [t for t in dict.fromkeys(texts) if t not in known]
+    parse: dict[str, str] = {}
+    for text in todo:
+        clean = clean_text(text).replace(" ", "")
+        place = _without_parser(clean)
+        if place is None:
+            parse[text] = clean
+        else:
+            known[text] = place
+    if parse:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            frame = _cpca().transform(list(parse.values()))
+        for (text, clean), province, city in zip(
+            parse.items(), frame["省"].tolist(), frame["市"].tolist(), strict=True
+        ):
+            known[text] = _from_parser(clean, province, city)
+    if len(_PLACES) + len(todo) > _PLACES_MAX:
+        _PLACES.clear()
+    _PLACES.update((t, known[t]) for t in todo)
+    return [known[t] for t in texts]
+
+
+def _without_parser(text: str) -> Place | None:
+    """The place of a cleaned text if it needs no address parser: empty, a region group, or
+    a renamed district."""
     if not text:
         return Place()
     if text in GROUP_ALIASES:
@@ -159,12 +196,13 @@ def parse_place(text: str) -> Place:
     for name, (province, city) in RENAMED.items():
         if name in text:
             return Place(province, city, _group_for(province, city))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        frame = _cpca().transform([text])
-    row = frame.iloc[0]
-    province = row["省"] if isinstance(row["省"], str) else ""
-    city = row["市"] if isinstance(row["市"], str) else ""
+    return None
+
+
+def _from_parser(text: str, province: object, city: object) -> Place:
+    """The place of a cleaned text from the province and city the address parser found."""
+    province = province if isinstance(province, str) else ""
+    city = city if isinstance(city, str) else ""
     if city in ("市辖区", "县", "省直辖县级行政区划", "自治区直辖县级行政区划"):
         city = ""
     if province in ("北京市", "天津市", "上海市", "重庆市") and not city:

@@ -26,7 +26,7 @@ from fuzhi.match.factors import (
     factor_arrays,
 )
 from fuzhi.match.text import TextModel, TextOptions, TextVectors, text_top_k
-from fuzhi.regions import matches_region, parse_place
+from fuzhi.regions import matches_region, parse_places
 from fuzhi.schema import TEXT_FIELDS, Kind
 
 Progress = Callable[[str, int, int], None]
@@ -112,7 +112,7 @@ def _codes(values: pd.Series, vocab: dict[str, int]) -> np.ndarray:
 
 
 def _side(records: pd.DataFrame, money_col: str, vocabs: dict[str, dict[str, int]]) -> SideArrays:
-    places = [parse_place(r) if isinstance(r, str) else parse_place("") for r in records["region"]]
+    places = parse_places(r if isinstance(r, str) else "" for r in records["region"])
     province = _codes(pd.Series([p.province for p in places], dtype=object), vocabs["province"])
     group = _codes(pd.Series([p.group for p in places], dtype=object), vocabs["group"])
     return SideArrays(
@@ -181,7 +181,12 @@ def _candidate_mask(
     mask = np.ones(len(records), dtype=bool)
     if filters.region:
         mask &= np.array(
-            [matches_region(parse_place(r or ""), filters.region) for r in records["region"]],
+            [
+                matches_region(place, filters.region)
+                for place in parse_places(
+                    r if isinstance(r, str) else "" for r in records["region"]
+                )
+            ],
             dtype=bool,
         )
     if filters.industry:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from fuzhi.config import Targets
-from fuzhi.regions import GROUPS, parse_place
+from fuzhi.regions import GROUPS, parse_places
 from fuzhi.report.periods import Month, Period
 
 UNKNOWN_LOCALITY = "未识别地区"
@@ -76,7 +76,7 @@ class EventFigures:
 def with_localities(events: pd.DataFrame) -> pd.DataFrame:
     """Events with a date, plus ``locality``, ``group`` and ``month`` (YYYY-MM) columns."""
     frame = events[events["date"].map(lambda d: isinstance(d, dt.date))].copy()
-    places = frame["region"].fillna("").astype(str).map(parse_place)
+    places = parse_places(frame["region"].fillna("").astype(str))
     frame["locality"] = [p.province or UNKNOWN_LOCALITY for p in places]
     frame["group"] = [p.group for p in places]
     frame["month"] = frame["date"].map(lambda d: Month.of(d).key())
