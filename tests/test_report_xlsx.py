@@ -140,3 +140,14 @@ def test_markdown_summary() -> None:
     assert text.startswith("# 科技成果赋智中小企业专项行动进展报告：2025年第3季度")
     assert "待对接 1 → 已联系 1（100%）" in text
     assert "江苏省（8月）" in text
+
+
+def test_column_letters_as_openpyxl_gives_them() -> None:
+    from openpyxl.utils import get_column_letter as openpyxl_letters
+
+    from fuzhi.report.xlsx_stream import get_column_letter
+
+    assert [get_column_letter(i) for i in (1, 26, 27, 52, 53, 702, 703, 16384)] == [
+        "A", "Z", "AA", "AZ", "BA", "ZZ", "AAA", "XFD",
+    ]  # fmt: skip
+    assert all(get_column_letter(i) == openpyxl_letters(i) for i in range(1, 18279))
