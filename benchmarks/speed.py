@@ -8,7 +8,8 @@ TRL and price (budget and deadline for demands) columns; ``10k`` is 10,000 achie
 2,000 demands, ``100k`` is 100,000 × 20,000. They are written once per size and seed to
 ``--out`` (default ``benchmarks/out/``, gitignored) and reused.
 
-Each measurement runs in its own subprocess (``os.wait4`` gives that process's peak RSS): the
+Each measurement runs in its own subprocess (``os.wait4`` gives that process's peak RSS, and
+/proc is sampled every 50 ms for it and its worker processes together): the
 real pipeline (``match_files`` then ``write_matches`` to xlsx, top 10 per demand) with an
 empty token cache (cold) and again with the same cache (warm), and at 10k the plain baseline
 (pandas ``read_excel`` + ``jieba.lcut`` + scikit-learn TF-IDF + blocked cosine top 10 +
@@ -18,6 +19,7 @@ empty token cache (cold) and again with the same cache (warm), and at 10k the pl
 from __future__ import annotations
 
 import argparse
+import compileall
 import datetime as dt
 import json
 import os
@@ -27,8 +29,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+
+import fuzhi
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "bench" / "csl-dev"
@@ -227,8 +232,34 @@ def child_baseline(a_path: str, d_path: str, out: str) -> dict[str, float]:
     return t
 
 
+def _tree_rss(root: int) -> int:
+    """Resident bytes of a process and all its descendants now (from /proc)."""
+    parent: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(entry.name)
+        parent[pid] = int(fields[1])
+        rss[pid] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+    total = 0
+    for pid in rss:
+        p = pid
+        while p and p != root:
+            p = parent.get(p, 0)
+        if p == root:
+            total += rss[pid]
+    return total
+
+
 def measure(kind: str, a_path: Path, d_path: Path, cache: Path, out: Path) -> dict[str, float]:
-    """Run one child process; its stage timings plus wall time and peak RSS (GiB)."""
+    """Run one child process; its stage timings plus wall time, the peak RSS of the child
+    (GiB) and the peak of the child and its worker processes together (sampled)."""
     env = {**os.environ, "FUZHI_CACHE_DIR": str(cache)}
     with tempfile.TemporaryFile("w+") as fh:
         start = time.perf_counter()
@@ -237,8 +268,19 @@ def measure(kind: str, a_path: Path, d_path: Path, cache: Path, out: Path) -> di
             stdout=fh,
             env=env,
         )
+        peak = [0]
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.wait(0.05):
+                peak[0] = max(peak[0], _tree_rss(proc.pid))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
+        done.set()
+        sampler.join()
         proc.returncode = os.waitstatus_to_exitcode(status)
         if proc.returncode:
             raise SystemExit(f"{kind} run failed with exit code {proc.returncode}")
@@ -246,6 +288,7 @@ def measure(kind: str, a_path: Path, d_path: Path, cache: Path, out: Path) -> di
         timings = json.loads(fh.read().strip().splitlines()[-1])
     timings["total"] = wall
     timings["peak_gib"] = usage.ru_maxrss / 1024**2  # ru_maxrss is in KiB on Linux
+    timings["peak_all_gib"] = max(peak[0] / 1024**3, timings["peak_gib"])
     return timings
 
 
@@ -254,12 +297,13 @@ def _stage(t: dict[str, float], stage: str) -> float:
 
 
 def print_table(rows: list[tuple[str, dict[str, float]]]) -> None:
-    head = ["run", *STAGES, "total s", "peak GiB"]
+    head = ["run", *STAGES, "total s", "peak GiB", "all processes GiB"]
     print("| " + " | ".join(head) + " |")
     print("|" + "|".join("---" if i == 0 else "--:" for i in range(len(head))) + "|")
     for name, t in rows:
         cells = [f"{_stage(t, s):.1f}" for s in STAGES]
-        print(f"| {name} | " + " | ".join(cells) + f" | {t['total']:.1f} | {t['peak_gib']:.2f} |")
+        peaks = f"{t['peak_gib']:.2f} | {t['peak_all_gib']:.2f}"
+        print(f"| {name} | " + " | ".join(cells) + f" | {t['total']:.1f} | {peaks} |")
 
 
 def main() -> None:
@@ -277,10 +321,13 @@ def main() -> None:
         run = child_fuzhi if kind == "fuzhi" else child_baseline
         print(json.dumps(run(a, d, out)))
         if kind == "fuzhi":  # leave as the `fuzhi` command does, without the teardown
-            from fuzhi.cli import exit_now
+            from fuzhi.process import exit_now
 
             exit_now(0)
         return
+    # Bytecode for fuzhi, as an installed package has (the libraries the plain script uses
+    # have theirs); without it, e.g. under PYTHONDONTWRITEBYTECODE, each run compiles ~0.1 s.
+    compileall.compile_dir(Path(fuzhi.__file__).parent, quiet=1)
     rows: list[tuple[str, dict[str, float]]] = []
     for size in args.sizes.split(","):
         start = time.perf_counter()

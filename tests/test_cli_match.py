@@ -210,13 +210,13 @@ def test_process_exit_keeps_output_and_exit_codes(
     stdout, stderr and files must still be there, with the right exit code."""
     a, d = small_libraries
     base = [sys.executable, "-m", "fuzhi", "match", "-a", str(a), "-d", str(d)]
-    piped = subprocess.run(base + ["-k", "3"], capture_output=True, text=True, timeout=120)
+    piped = subprocess.run([*base, "-k", "3"], capture_output=True, text=True, timeout=120)
     assert piped.returncode == 0, piped.stderr
     in_process = run("match", "-a", str(a), "-d", str(d), "-k", "3")
     assert jsonl(piped.stdout) == jsonl(in_process[1])
     assert "matches for" in piped.stderr  # the summary on stderr is flushed too
     out = tmp_path / "m.xlsx"
-    written = subprocess.run(base + ["-o", str(out), "-q"], capture_output=True, timeout=120)
+    written = subprocess.run([*base, "-o", str(out), "-q"], capture_output=True, timeout=120)
     assert written.returncode == 0 and load_workbook(out).sheetnames
     missing = subprocess.run(
         [*base[:4], "-a", str(tmp_path / "nope.xlsx"), "-d", str(d)],

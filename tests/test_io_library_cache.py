@@ -133,3 +133,22 @@ def test_a_miss_hashes_the_file_once(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(library_cache, "file_sha256", counted)
     lib = _load(path, tmp_path / "cache", [])
     assert len(hashed) == 1 and lib.sources[0].sha256 == real(path)
+
+
+def test_on_miss_is_called_before_reading_afresh_only(tmp_path: Path) -> None:
+    path = write_xlsx(tmp_path / "a.xlsx", ROWS)
+    events: list[str] = []
+
+    def fresh(sha256: str | None) -> Library:
+        events.append("read")
+        return load(path, Kind.ACHIEVEMENTS, None, {}, sha256=sha256)
+
+    def run() -> Library:
+        return cached_load(
+            path, Kind.ACHIEVEMENTS, None, {}, True, tmp_path / "cache", fresh,
+            on_miss=lambda: events.append("miss"),
+        )  # fmt: skip
+
+    first = run()
+    assert events == ["miss", "read"]
+    assert run().records.equals(first.records) and events == ["miss", "read"]  # a hit

@@ -192,30 +192,61 @@ def test_term_table_failing_on_a_warm_run(
     assert "disk I/O error" in caplog.text
 
 
-def test_cache_failing_mid_run_still_gives_the_vectors(
+def test_cache_failing_when_storing_still_gives_the_vectors(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     reference = fit(tmp_path / "fresh")
     monkeypatch.setattr(terms, "_CHUNK_DOCS", 16)
-    add_terms = count_cache.CountCache.add_terms
     calls = []
 
     def failing(
         self: count_cache.CountCache, words: list[str], codes: np.ndarray
     ) -> tuple[np.ndarray, ...] | None:
         calls.append(len(words) + len(codes))
-        if len(calls) == 2:
-            self.disable(sqlite3.OperationalError("database is locked"))
-            return None
-        return add_terms(self, words, codes)
+        self.disable(sqlite3.OperationalError("database is locked"))
+        return None
 
     monkeypatch.setattr(count_cache.CountCache, "add_terms", failing)
     with caplog.at_level(logging.WARNING, logger="fuzhi.match.count_cache"):
         assert_same(fit(tmp_path / "cache"), reference)
-    assert len(calls) >= 2 and "database is locked" in caplog.text
+    assert len(calls) == 1 and "database is locked" in caplog.text  # new terms: added once
     with sqlite3.connect(tmp_path / "cache" / "counts.sqlite") as db:
         assert db.execute("SELECT count(*) FROM docs").fetchone() == (0,)  # nothing stored
     db.close()
+
+
+def test_cache_failing_mid_count_still_gives_the_vectors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A partly warm run looks up the table's ids of the terms it meets, a chunk at a time;
+    the cache failing between two chunks leaves the rest numbered for this run alone."""
+    reference = fit(tmp_path / "fresh")
+    fit(tmp_path / "cache", achievements=ACHIEVEMENTS[:30], demands=DEMANDS[:10])
+    monkeypatch.setattr(terms, "_CHUNK_DOCS", 8)
+    select_in = count_cache.CountCache.select_in
+    calls = []
+
+    def failing(self: count_cache.CountCache, sql: str, values: object) -> list:
+        calls.append(sql)
+        if len(calls) == 3:  # the rows, the first chunk's terms, then this
+            self.disable(sqlite3.OperationalError("database is locked"))
+            return []
+        return select_in(self, sql, values)
+
+    monkeypatch.setattr(count_cache.CountCache, "select_in", failing)
+    with caplog.at_level(logging.WARNING, logger="fuzhi.match.count_cache"):
+        assert_same(fit(tmp_path / "cache"), reference)
+    assert len(calls) >= 3 and "FROM terms WHERE term IN" in calls[1]
+    assert "database is locked" in caplog.text  # then the stored rows are counted again
+    monkeypatch.undo()
+    with sqlite3.connect(tmp_path / "cache" / "counts.sqlite") as db:
+        assert db.execute("SELECT count(*) FROM docs").fetchone() == (40,)  # the first run's
+    db.close()
+    caplog.clear()
+    folded = record_folding(monkeypatch)
+    with caplog.at_level(logging.WARNING):
+        assert_same(fit(tmp_path / "cache"), reference)  # then stored, and right
+    assert folded and not caplog.records
 
 
 _WRITER = """

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -16,9 +17,11 @@ from fuzhi.errors import UsageError
 from fuzhi.io.library_cache import cached_load
 from fuzhi.io.readers import read_table
 from fuzhi.io.records import Library, validate_table
+from fuzhi.match import workers
 from fuzhi.match.dedupe import find_duplicates, representatives
 from fuzhi.match.engine import MatchOptions, MatchResult, Progress, match_libraries
 from fuzhi.match.token_cache import default_cache_dir
+from fuzhi.match.tokenize import Tokenizer
 from fuzhi.report.matches import RunInfo
 from fuzhi.schema import FIELDS, Kind, alias_index, header_key
 
@@ -120,35 +123,47 @@ def match_files(job: MatchJob, progress: Progress | None = None) -> tuple[MatchR
     for key in shared:
         if key not in {f.name for k in (Kind.ACHIEVEMENTS, Kind.DEMANDS) for f in FIELDS[k]}:
             raise UsageError(f"--column {key}=…: unknown field {key!r}")
-    libraries = {}
-    for kind, path, sheet in (
-        (Kind.ACHIEVEMENTS, job.achievements, job.achievement_sheet),
-        (Kind.DEMANDS, job.demands, job.demand_sheet),
-    ):
-        known = {f.name for f in FIELDS[kind]}
-        mine = {k: v for k, v in shared.items() if k in known} | overrides.get(kind, {})
-        libraries[kind] = cached_load(
-            Path(path),
-            kind,
-            sheet,
-            mine,
-            not shared,
-            job.cache_dir or default_cache_dir(),
-            partial(load, path, kind, sheet, mine, not shared),
+    with ExitStack() as stack:
+        started: list[bool] = []
+
+        def start_workers() -> None:
+            """A library is read afresh, so its texts will likely be segmented: start the
+            workers now, to build their segmenters while the files are read."""
+            if not started:
+                started.append(True)
+                tokenizer = Tokenizer(job.options.text.tokenizer_config(), cache_dir=job.cache_dir)
+                stack.enter_context(workers.prestarted(tokenizer))
+
+        libraries = {}
+        for kind, path, sheet in (
+            (Kind.ACHIEVEMENTS, job.achievements, job.achievement_sheet),
+            (Kind.DEMANDS, job.demands, job.demand_sheet),
+        ):
+            known = {f.name for f in FIELDS[kind]}
+            mine = {k: v for k, v in shared.items() if k in known} | overrides.get(kind, {})
+            libraries[kind] = cached_load(
+                Path(path),
+                kind,
+                sheet,
+                mine,
+                not shared,
+                job.cache_dir or default_cache_dir(),
+                partial(load, path, kind, sheet, mine, not shared),
+                on_miss=start_workers,
+            )
+        achievements, demands = libraries[Kind.ACHIEVEMENTS], libraries[Kind.DEMANDS]
+        candidates = achievements.records
+        duplicates: dict[str, list[str]] = {}
+        if job.dedupe_threshold is not None:
+            clusters = find_duplicates(candidates, job.dedupe_threshold, cache_dir=job.cache_dir)
+            candidates, duplicates = representatives(candidates, clusters)
+        result = match_libraries(
+            candidates,
+            demands.records,
+            job.options,
+            cache_dir=job.cache_dir,
+            progress=progress,
         )
-    achievements, demands = libraries[Kind.ACHIEVEMENTS], libraries[Kind.DEMANDS]
-    candidates = achievements.records
-    duplicates: dict[str, list[str]] = {}
-    if job.dedupe_threshold is not None:
-        clusters = find_duplicates(candidates, job.dedupe_threshold, cache_dir=job.cache_dir)
-        candidates, duplicates = representatives(candidates, clusters)
-    result = match_libraries(
-        candidates,
-        demands.records,
-        job.options,
-        cache_dir=job.cache_dir,
-        progress=progress,
-    )
     o = job.options
     parameters = {
         "k": o.k,

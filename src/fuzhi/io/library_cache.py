@@ -60,9 +60,11 @@ def cached_load(
     strict: bool,
     cache_dir: Path,
     load: Callable[..., Library],
+    on_miss: Callable[[], object] | None = None,
 ) -> Library:
     """``load(sha256=…)``'s result (given the file's digest, so it is not computed again),
-    from the cache when this very file was loaded the same way."""
+    from the cache when this very file was loaded the same way; ``on_miss`` is called just
+    before the file is read afresh."""
     folder = cache_dir / "libraries"
     try:
         sha256 = file_sha256(path)
@@ -92,6 +94,8 @@ def cached_load(
         pass
     except Exception as exc:  # a damaged entry must never stop a match
         log.warning("library cache entry %s unreadable (%s); reading %s again", entry, exc, path)
+    if on_miss is not None:
+        on_miss()
     library = load(sha256=sha256)
     _store(folder, entry, library)
     return library

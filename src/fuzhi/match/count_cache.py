@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,7 @@ _FORMAT = 1
 _PAGE_SIZE = 65536  # a document's blobs (~1-2 KB) stay on their B-tree page
 _WIDTHS: dict[int, np.dtype[Any]] = {1: np.dtype(np.uint8), 2: np.dtype("<f2"), 4: np.dtype("<f4")}
 BLOCK = 1 << 22  # entries indexed at a time: temporaries stay small (no fresh pages)
+_STORE_BATCH = 8192  # rows renumbered and stored at a time
 
 Term = str | int  # a word, or an n-gram code as a signed 64-bit integer
 Row = tuple[int, bytes, bytes]  # entries, term ids, weights
@@ -77,6 +79,17 @@ class CountCache(SqliteCache):
     def terms(self, ids: np.ndarray) -> list[tuple[int, Term]]:
         """(id, term) of those ``ids`` the term table holds."""
         return self.select_in("SELECT id, term FROM terms WHERE id IN ({})", ids.tolist())  # type: ignore[return-value]
+
+    def max_id(self) -> int | None:
+        """The largest id in the term table (0 when empty); None once disabled."""
+        if self._db is None:
+            return None
+        try:
+            (top,) = self._db.execute("SELECT coalesce(max(id), 0) FROM terms").fetchone()
+        except sqlite3.Error as exc:
+            self.disable(exc)
+            return None
+        return int(top)
 
     def add_terms(self, words: Sequence[str], codes: np.ndarray) -> tuple[np.ndarray, ...] | None:
         """Ids of words and of n-gram codes (signed 64-bit), added to the table if new; None
@@ -188,15 +201,22 @@ def decode_rows(rows: Sequence[Row]) -> tuple[np.ndarray, np.ndarray, np.ndarray
 class TermIds:
     """The term ids one run uses: read from (or added to) the cache's term table, or numbered
     for this run alone once the cache is off (nothing is stored after that). Known terms are
-    held in hash indexes, so a chunk's vocabulary is looked up in one call per kind."""
+    held in hash indexes, so a chunk's vocabulary is looked up in one call per kind.
 
-    def __init__(self, cache: CountCache) -> None:
+    ``defer``: new terms are not added to the table as they come but numbered past its
+    largest id (read now: create this after reading any rows, so their ids lie below); those
+    provisional ids are turned into the table's own when the rows are stored
+    (``store_counts`` with ``pending()``), off the critical path of a cold run."""
+
+    def __init__(self, cache: CountCache, *, defer: bool = False) -> None:
         self._cache = cache
         self._words = pd.Index([], dtype=object)
         self._word_ids = np.zeros(0, dtype=np.int64)
         self._grams = pd.Index(np.zeros(0, dtype=np.int64))  # codes as signed 64-bit integers
         self._gram_ids = np.zeros(0, dtype=np.int64)
         self.top = 0  # 1 + the largest id in use
+        self._base = (cache.max_id() or 0) + 1 if defer else None  # first provisional id
+        self._pending: list[tuple[list[str], np.ndarray, np.ndarray, np.ndarray]] = []
 
     def _add(
         self, words: Sequence[str], word_ids: np.ndarray, codes: np.ndarray, gram_ids: np.ndarray
@@ -234,14 +254,47 @@ class TermIds:
         word_at, gram_at = self._words.get_indexer(word_keys), self._grams.get_indexer(codes)
         new_words, new_codes = word_keys[word_at < 0].tolist(), codes[gram_at < 0]
         if new_words or len(new_codes):
-            got = self._cache.add_terms(new_words, new_codes)
-            if got is None:  # the cache is off: this run's own ids, past any it was given
-                own = self.top + np.arange(len(new_words) + len(new_codes), dtype=np.int64)
-                got = own[: len(new_words)], own[len(new_words) :]
+            got = self._number(new_words, new_codes)
             for at, known in ((word_at, len(self._words)), (gram_at, len(self._grams))):
                 at[at < 0] = known + np.arange(np.count_nonzero(at < 0))  # appended in order
             self._add(new_words, got[0], new_codes, got[1])
         return np.concatenate([self._word_ids[word_at], self._gram_ids[gram_at]])
+
+    def _number(self, words: list[str], codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Ids of terms this run has not met yet (words', then codes')."""
+        deferred = self._base is not None and self._cache.enabled
+        if not deferred:
+            got = self._cache.add_terms(words, codes)
+            if got is not None:
+                return got[0], got[1]
+        ids = np.full(len(codes) + len(words), -1, dtype=np.int64)  # codes, then words
+        if deferred and self._base is not None and self._base > 1:
+            terms: list[Term] = [*codes.tolist(), *words]  # the table had terms: known ones
+            rows = self._cache.select_in("SELECT term, id FROM terms WHERE term IN ({})", terms)
+            found: dict[Term, int] = dict(rows)  # type: ignore[arg-type]
+            ids[:] = [found.get(t, -1) for t in terms]
+            ids[ids >= self._base] = -1  # added since this run began: numbered like new ones
+        new = ids < 0
+        first = max(self.top, self._base or 0)  # past any id given, and the table's
+        ids[new] = first + np.arange(np.count_nonzero(new), dtype=np.int64)
+        code_ids, word_ids = ids[: len(codes)], ids[len(codes) :]
+        if deferred and self._cache.enabled:
+            new_codes, new_words = new[: len(codes)], new[len(codes) :]
+            pending_words = [w for w, n in zip(words, new_words.tolist(), strict=True) if n]
+            self._pending.append(
+                (pending_words, word_ids[new_words], codes[new_codes], code_ids[new_codes])
+            )
+        return word_ids, code_ids
+
+    def pending(self) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+        """The terms numbered provisionally (``defer``): words, their ids, codes, their ids."""
+        parts = self._pending
+        return (
+            [w for p in parts for w in p[0]],
+            np.concatenate([np.zeros(0, np.int64), *(p[1] for p in parts)]),
+            np.concatenate([np.zeros(0, np.int64), *(p[2] for p in parts)]),
+            np.concatenate([np.zeros(0, np.int64), *(p[3] for p in parts)]),
+        )
 
     def vocabulary(self, used: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
         """The words (sorted) and n-gram codes (sorted) of the ``used`` ids, and the column of
@@ -258,3 +311,47 @@ class TermIds:
         gram_order = np.argsort(codes, kind="stable")
         column[gram_ids[gram_order]] = len(words) + np.arange(len(codes), dtype=np.int32)
         return words[order].tolist(), codes[gram_order], column
+
+
+def store_counts(
+    path: Path,
+    rows: Mapping[bytes, Row],
+    pending: tuple[list[str], np.ndarray, np.ndarray, np.ndarray],
+) -> None:
+    """Store rows whose ids may be provisional (``TermIds(defer=True)``): their terms
+    (``pending``) are added to the term table, the rows' ids turned into the table's, and the
+    rows stored, a batch at a time (memory stays that of the rows given). Any cache failure
+    only means nothing (more) is stored."""
+    words, word_ids, codes, code_ids = pending
+    cache = CountCache(path)
+    try:
+        base, remap = 0, None
+        if len(words) or len(codes):
+            got = cache.add_terms(words, codes)
+            if got is None:
+                return
+            provisional = np.concatenate([word_ids, code_ids])
+            base = int(provisional.min())
+            remap = np.zeros(int(provisional.max()) - base + 1, dtype=np.int64)
+            remap[provisional - base] = np.concatenate(got)
+        keys = sorted(rows)
+        for lo in range(0, len(keys), _STORE_BATCH):
+            batch = {k: rows[k] for k in keys[lo : lo + _STORE_BATCH]}
+            cache.put_many(batch if remap is None else _renumbered(batch, base, remap))
+    finally:
+        cache.close()
+
+
+def _renumbered(rows: Mapping[bytes, Row], base: int, remap: np.ndarray) -> dict[bytes, Row]:
+    """Rows with ids from ``base`` on replaced by ``remap[id - base]``."""
+    keys = list(rows)
+    n = np.fromiter((rows[k][0] for k in keys), np.int64, len(keys))
+    ids = np.frombuffer(b"".join([rows[k][1] for k in keys]), "<u4").copy()
+    high = ids >= base
+    ids[high] = remap[ids[high] - base]
+    blob = ids.tobytes()
+    ends = (4 * np.cumsum(n)).tolist()
+    starts = [0, *ends[:-1]]
+    return {
+        k: (rows[k][0], blob[a:b], rows[k][2]) for k, a, b in zip(keys, starts, ends, strict=True)
+    }

@@ -14,13 +14,15 @@ onto a fitted vocabulary, and weights them into vectors.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from fuzhi.match import workers
 from fuzhi.match.count_cache import (
     BLOCK,
     CountCache,
@@ -30,9 +32,11 @@ from fuzhi.match.count_cache import (
     doc_keys,
     encode_rows,
     seen_ids,
+    store_counts,
     valid_row,
 )
 from fuzhi.match.tokenize import Tokenizer
+from fuzhi.match.topk import prepare_kernels
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +46,9 @@ FieldWeights = tuple[tuple[str, float], ...]
 
 MAX_NGRAM = 4  # n-gram codes hold 4 Han code points of 16 bits in a uint64
 _CHUNK_DOCS = 8192  # documents counted at a time (bounds the memory of raw tokens)
+_N_JOBS = 2  # worker processes for segmenting and counting
+_PARALLEL_MIN_TEXTS = 20_000  # fewer texts are segmented here: starting workers costs more
+_CHUNKS_PER_JOB = 3  # smaller chunks when there are few: the workers finish together
 NO_GRAMS = np.zeros(0, dtype=np.uint64)
 _NO_TEXTS = np.zeros(0, dtype=np.int64)
 
@@ -87,12 +94,13 @@ def count_terms(
     for docs, field_weights in libraries:
         keys += doc_keys(docs, field_weights, tokenizer.version, n)
     cache = CountCache(tokenizer.cache_dir / "counts.sqlite")
+    fresh_rows: dict[bytes, Row] = {}
     try:
-        ids = TermIds(cache)
         rows = {k: r for k, r in cache.get_many(set(keys)).items() if valid_row(r)}
+        ids = TermIds(cache, defer=True)  # after reading rows: see TermIds
         while True:  # twice at most: rows whose ids the term table lacks are counted again
             fresh = _count_missing(tokenizer, libraries, keys, rows, n, ids, progress)
-            cache.put_many(fresh)
+            fresh_rows.update(fresh)
             rows.update(fresh)
             in_order = [rows[k] for k in keys]
             term_ids, weights, indptr = decode_rows(in_order)
@@ -104,6 +112,8 @@ def count_terms(
             log.warning("count cache: %d documents name unknown terms; counted again", sum(bad))
             for key in (k for k, b in zip(keys, bad, strict=True) if b):
                 rows.pop(key, None)
+        if cache.enabled and fresh_rows:  # stored in a worker if there is one: cold runs
+            workers.in_background(tokenizer, store_counts, cache.path, fresh_rows, ids.pending())
     finally:
         cache.close()
     words, grams, column = ids.vocabulary(seen)
@@ -134,8 +144,9 @@ def _count_missing(
     ids: TermIds,
     progress: Progress | None,
 ) -> dict[bytes, Row]:
-    """Rows of the documents ``found`` lacks (each key once): fold and segment their fields
-    once, then count words and character n-grams per chunk of documents."""
+    """Rows of the documents ``found`` lacks (each key once), a chunk of documents at a time:
+    each chunk's fields are folded, segmented (through the token cache) and counted, in the
+    workers (``fuzhi.match.workers``) when there are many, and its terms numbered here."""
     texts: list[str] = []
     weights: list[np.ndarray] = [np.zeros(0, dtype=np.float32)]
     todo: dict[bytes, None] = {}
@@ -151,30 +162,61 @@ def _count_missing(
                 weights.append(field_weight)
         at += len(docs)
     done = n_fields - len(texts)
+    if progress:
+        progress("tokenize", done, n_fields)
     if not todo:
-        if progress:
-            progress("tokenize", n_fields, n_fields)
         return {}
     counts = np.fromiter((len(w) for w in weights[1:]), np.int64, len(todo))
     text_row = np.repeat(np.arange(len(todo)), counts)
     text_weight = np.concatenate(weights)
-    folded = tokenizer.fold_many(texts)
+    parallel = _N_JOBS > 1 and len(texts) >= _PARALLEL_MIN_TEXTS
+    step = (
+        min(_CHUNK_DOCS, -(-len(todo) // (_CHUNKS_PER_JOB * _N_JOBS))) if parallel else _CHUNK_DOCS
+    )
+    bounds = [(lo, min(lo + step, len(todo))) for lo in range(0, len(todo), step)]
+    tasks = []
+    for lo, hi in bounds:
+        a, b = np.searchsorted(text_row, [lo, hi])
+        tasks.append((texts[a:b], text_row[a:b] - lo, text_weight[a:b], hi - lo, n))
     del texts
-    shifted = (lambda s, i, t: progress(s, done + i, done + t)) if progress else None
-    tokens = tokenizer.tokens_joined(folded, progress=shifted)
     todo_keys = list(todo)
     fresh: dict[bytes, Row] = {}
-    for lo in range(0, len(todo_keys), _CHUNK_DOCS):
-        hi = min(lo + _CHUNK_DOCS, len(todo_keys))
-        a, b = np.searchsorted(text_row, [lo, hi])
-        part = _count_chunk(
-            folded[a:b], tokens[a:b], text_row[a:b] - lo, text_weight[a:b], hi - lo, n
-        )
-        term_ids = ids.ids_of(part.words, part.grams)
-        tf = part.matrix
-        counted = encode_rows(term_ids[tf.indices], tf.data, tf.indptr)
-        fresh.update(zip(todo_keys[lo:hi], counted, strict=True))
+    with ExitStack() as stack:
+        if parallel:
+            pool = stack.enter_context(workers.pool(tokenizer, _N_JOBS))
+            parts: Iterator[TermCounts] = pool.map(_count_in_worker, tasks)
+            if not __import__("os").environ.get("NOPREP"):
+                prepare_kernels()  # this process mostly waits from here: load top-k's kernels
+        else:
+            parts = (count_texts(tokenizer, *task) for task in tasks)
+        for (lo, hi), task, part in zip(bounds, tasks, parts, strict=True):
+            term_ids = ids.ids_of(part.words, part.grams)
+            tf = part.matrix
+            counted = encode_rows(term_ids[tf.indices], tf.data, tf.indptr)
+            fresh.update(zip(todo_keys[lo:hi], counted, strict=True))
+            done += len(task[0])
+            if progress:
+                progress("tokenize", done, n_fields)
     return fresh
+
+
+def count_texts(
+    tokenizer: Tokenizer,
+    texts: list[str],
+    rows: np.ndarray,
+    weights: np.ndarray,
+    n_rows: int,
+    n: int,
+) -> TermCounts:
+    """Counts of a chunk of raw field texts (text ``i`` belongs to row ``rows[i]`` with
+    weight ``weights[i]``): folded, segmented through the token cache, and counted."""
+    folded = tokenizer.fold_many(texts)
+    tokens = tokenizer.tokens_joined(folded, n_jobs=1)
+    return _count_chunk(folded, tokens, rows, weights, n_rows, n)
+
+
+def _count_in_worker(task: tuple[list[str], np.ndarray, np.ndarray, int, int]) -> TermCounts:
+    return count_texts(workers.tokenizer(), *task)
 
 
 def _count_chunk(

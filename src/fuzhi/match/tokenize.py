@@ -16,7 +16,6 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from fuzhi.errors import InputError
+from fuzhi.match import workers
 from fuzhi.match.segmenter import DictEntry, Engine, build_segmenter
 from fuzhi.match.token_cache import TokenCache, default_cache_dir
 
@@ -211,7 +211,8 @@ class Tokenizer:
         """Pickle without the loaded segmenter (worker processes build their own)."""
         return {**self.__dict__, "_segment": None}
 
-    def _segmenter(self) -> Callable[[str], list[str]]:
+    def segmenter(self) -> Callable[[str], list[str]]:
+        """The loaded segmenter (built on first use, ~0.3 s)."""
         if self._segment is None:
             self._segment = build_segmenter(self.entries, self.cache_dir, self.engine)
         return self._segment
@@ -221,7 +222,7 @@ class Tokenizer:
         return self._tokens(normalize_text(text, to_simplified=self.config.to_simplified))
 
     def _tokens(self, folded: str) -> list[str]:
-        segment = self._segmenter()
+        segment = self.segmenter()
         canonical, stop, numbers = self.canonical, self.stopwords, self.config.drop_numbers
         out: list[str] = []
         for match in _PIECES.finditer(folded):
@@ -290,11 +291,10 @@ class Tokenizer:
         self, folded: list[str], n_jobs: int, progress: Progress | None, done: int, total: int
     ) -> list[str]:
         if n_jobs > 1 and len(folded) >= _PARALLEL_MIN_TEXTS:
-            self._segmenter()  # forked workers inherit the loaded segmenter
             chunk = -(-len(folded) // (4 * n_jobs))
             parts = [folded[i : i + chunk] for i in range(0, len(folded), chunk)]
             out: list[str] = []
-            with ProcessPoolExecutor(n_jobs, initializer=_init_worker, initargs=(self,)) as pool:
+            with workers.pool(self, n_jobs) as pool:
                 for part in pool.map(_work, parts):
                     out.extend(part)
                     if progress:
@@ -303,14 +303,6 @@ class Tokenizer:
         return [" ".join(self._tokens(f)) for f in folded]
 
 
-_WORKER: Tokenizer | None = None
-
-
-def _init_worker(tokenizer: Tokenizer) -> None:
-    global _WORKER
-    _WORKER = tokenizer
-
-
 def _work(texts: list[str]) -> list[str]:
-    assert _WORKER is not None
-    return [" ".join(_WORKER._tokens(t)) for t in texts]
+    tokenizer = workers.tokenizer()
+    return [" ".join(tokenizer._tokens(t)) for t in texts]

@@ -11,7 +11,9 @@ terms most items hold (most of the kernel's work) and then scores the candidates
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -30,6 +32,8 @@ _SKIP_MIN_PAIRS = 100_000_000  # below this, exact top-k is cheap enough
 # Queries that would lose more than this share of their squared weight to skipped common
 # terms are scored exactly instead.
 _MAX_SKIPPED_MASS = 0.5
+_PREPARE_LOCK = threading.Lock()
+_PREPARING: threading.Thread | None = None
 
 
 @dataclass(frozen=True)
@@ -203,7 +207,33 @@ def _keep_strongest(matrix: sp.csr_matrix, n: int) -> sp.csr_matrix:
     return m
 
 
+def prepare_kernels() -> None:
+    """Start loading the compiled kernels on a background thread (once per process).
+
+    Importing Numba and setting up its CPU target takes ~0.45 s of Python work; a caller
+    about to wait on other processes (``fuzhi.match.terms`` while workers segment) calls
+    this so the wait does it. Do not fork after calling it: the thread may hold locks."""
+    global _PREPARING
+    with _PREPARE_LOCK:
+        if _PREPARING is None:
+            _PREPARING = threading.Thread(target=_load_kernels, name="fuzhi-kernels", daemon=True)
+            _PREPARING.start()
+
+
+def _load_kernels() -> None:
+    with contextlib.suppress(Exception):  # failures are reported by _kernel_available
+        from numba.core.compiler_lock import global_compiler_lock
+        from numba.core.registry import cpu_target
+
+        import fuzhi.match.kernels  # noqa: F401  (needs Numba)
+
+        with global_compiler_lock:
+            cpu_target.target_context.refresh()
+
+
 def _kernel_available() -> bool:
+    if _PREPARING is not None:
+        _PREPARING.join()
     try:
         import fuzhi.match.kernels  # noqa: F401  (needs Numba)
     except (ImportError, RuntimeError) as exc:  # RuntimeError: Numba found no cache folder

@@ -1,0 +1,121 @@
+"""Worker processes that segment and count texts for one tokenizer, shared by one run.
+
+Segmenting is most of a cold run, so it runs in ``n_jobs`` processes, and each one also
+folds its texts, reads and stores their tokens in the token cache, and counts their terms
+(``fuzhi.match.terms``): the main process only merges. A worker's first job is building its
+segmenter (jieba's 349k-word dictionary, ~0.3 s); a caller that knows segmenting is coming
+(``fuzhi.pipeline.match_files`` when a library has to be read afresh) starts the workers
+early with ``prestarted``, and they build it while the main process reads the workbooks.
+``pool`` hands out those workers, or starts new ones for the length of its block.
+
+On Linux workers are forked, so they start with the loaded modules and the tokenizer as they
+are; elsewhere the platform's default start method is used (the tokenizer is pickled
+without its segmenter, and each worker builds its own).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from fuzhi.match.tokenize import Tokenizer
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+_ACTIVE: dict[tuple[str, str, str], Workers] = {}
+_TOKENIZER: Tokenizer | None = None  # in a worker: the tokenizer it works for
+
+
+class Workers:
+    """``n_jobs`` processes working for one tokenizer (started at once)."""
+
+    def __init__(self, tokenizer: Tokenizer, n_jobs: int) -> None:
+        context = multiprocessing.get_context("fork") if sys.platform == "linux" else None
+        self.n_jobs = n_jobs
+        self._pool = ProcessPoolExecutor(
+            n_jobs, mp_context=context, initializer=_start, initargs=(tokenizer,)
+        )
+        for _ in range(n_jobs):  # start every process now (fork: all on the first submit)
+            self._pool.submit(_nothing)
+        self._background: list[Future[None]] = []
+
+    def map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+        """``fn`` of each item in the workers, results in order as they come."""
+        return self._pool.map(fn, items)
+
+    def close(self) -> None:
+        """Wait for background jobs (a failed one is logged), then stop the workers."""
+        for job in self._background:
+            try:
+                job.result()
+            except Exception as exc:  # a background job only ever stores caches
+                log.warning("background job in a worker failed: %s", exc)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _key(tokenizer: Tokenizer) -> tuple[str, str, str]:
+    return tokenizer.version, str(tokenizer.cache_dir), tokenizer.engine
+
+
+@contextmanager
+def prestarted(tokenizer: Tokenizer, n_jobs: int = 2) -> Iterator[None]:
+    """Start workers for ``tokenizer`` now; ``pool`` hands them out until the block ends."""
+    key = _key(tokenizer)
+    if n_jobs < 2 or key in _ACTIVE:
+        yield
+        return
+    _ACTIVE[key] = workers = Workers(tokenizer, n_jobs)
+    try:
+        yield
+    finally:
+        del _ACTIVE[key]
+        workers.close()
+
+
+@contextmanager
+def pool(tokenizer: Tokenizer, n_jobs: int) -> Iterator[Workers]:
+    """The started workers for ``tokenizer``, or ``n_jobs`` new ones for this block."""
+    started = _ACTIVE.get(_key(tokenizer))
+    if started is not None:
+        yield started
+        return
+    workers = Workers(tokenizer, n_jobs)
+    try:
+        yield workers
+    finally:
+        workers.close()
+
+
+def in_background(tokenizer: Tokenizer, fn: Callable[..., None], *args: object) -> None:
+    """``fn(*args)`` in a started worker for ``tokenizer``, finished before its workers
+    stop (``prestarted``'s block ends); here and now when none is started."""
+    started = _ACTIVE.get(_key(tokenizer))
+    if started is None:
+        fn(*args)
+    else:
+        started._background.append(started._pool.submit(fn, *args))
+
+
+def tokenizer() -> Tokenizer:
+    """In a worker: the tokenizer it works for."""
+    assert _TOKENIZER is not None, "not in a worker process"
+    return _TOKENIZER
+
+
+def _start(tok: Tokenizer) -> None:
+    global _TOKENIZER
+    _TOKENIZER = tok
+    tok.segmenter()  # the slow part of starting: done before the first texts arrive
+
+
+def _nothing() -> None:
+    return None

@@ -1,0 +1,90 @@
+"""Worker processes: counting in workers gives the vectors counting here gives, started
+workers are shared and store the counts in the background, provisional term ids are turned
+into the term table's own."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from fuzhi.match import count_cache, terms, workers
+from fuzhi.match.text import TextOptions
+from fuzhi.match.tokenize import Tokenizer
+from test_match_count_cache import ACHIEVEMENTS, DEMANDS, assert_same, fit, record_folding
+
+
+@pytest.fixture
+def in_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Count in two workers even for these few documents, in several chunks each, and
+    store the rows a few at a time."""
+    monkeypatch.setattr(terms, "_PARALLEL_MIN_TEXTS", 1)
+    monkeypatch.setattr(terms, "_CHUNK_DOCS", 7)
+    monkeypatch.setattr(count_cache, "_STORE_BATCH", 5)
+
+
+def stored_docs(cache: Path) -> int:
+    with sqlite3.connect(cache / "counts.sqlite") as db:
+        (n,) = db.execute("SELECT count(*) FROM docs").fetchone()
+    db.close()
+    return int(n)
+
+
+def test_counting_in_workers_gives_the_same_vectors(tmp_path: Path, in_workers: None) -> None:
+    with pytest.MonkeyPatch.context() as serial_only:
+        serial_only.setattr(terms, "_PARALLEL_MIN_TEXTS", 10**9)
+        serial = fit(tmp_path / "serial")
+    assert_same(fit(tmp_path / "parallel"), serial)
+    distinct = {tuple(d.values()) for d in ACHIEVEMENTS} | {tuple(d.values()) for d in DEMANDS}
+    assert stored_docs(tmp_path / "parallel") == len(distinct)
+
+
+def test_partly_warm_run_in_workers(
+    tmp_path: Path, in_workers: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Half the documents are stored; the rest bring terms the table has and terms it has
+    not: the provisional ids of the new ones become the table's when stored."""
+    fit(tmp_path / "cache", achievements=ACHIEVEMENTS[:30], demands=DEMANDS[:10])
+    reference = fit(tmp_path / "fresh")
+    assert_same(fit(tmp_path / "cache"), reference)
+    folded = record_folding(monkeypatch)
+    assert_same(fit(tmp_path / "cache"), reference)  # all stored, under the right ids
+    assert folded == []
+
+
+def test_started_workers_are_used_and_store_in_the_background(
+    tmp_path: Path, in_workers: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    reference = fit(tmp_path / "fresh")
+    tokenizer = Tokenizer(TextOptions().tokenizer_config(), cache_dir=cache)
+    made: list[int] = []
+    real = workers.Workers.__init__
+
+    def counting(self: workers.Workers, tok: Tokenizer, n_jobs: int) -> None:
+        made.append(n_jobs)
+        real(self, tok, n_jobs)
+
+    monkeypatch.setattr(workers.Workers, "__init__", counting)
+    with workers.prestarted(tokenizer):
+        assert_same(fit(cache), reference)
+        assert_same(fit(tmp_path / "other"), reference)  # another cache: workers of its own
+    assert made == [2, 2]  # the started ones served the first fit
+    assert stored_docs(cache) > 0  # stored by a worker before the block ended
+    folded = record_folding(monkeypatch)
+    assert_same(fit(cache), reference)
+    assert folded == []
+
+
+def test_failing_background_job_is_logged_not_raised(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    tokenizer = Tokenizer(TextOptions().tokenizer_config(), cache_dir=tmp_path)
+    with caplog.at_level("WARNING", logger="fuzhi.match.workers"), workers.prestarted(tokenizer):
+        workers.in_background(tokenizer, _fail, "disk full")
+    assert "disk full" in caplog.text
+
+
+def _fail(message: str) -> None:
+    raise OSError(message)
