@@ -155,7 +155,8 @@ _PLACES_MAX = 65_536
 
 def parse_place(text: str) -> Place:
     """Parse one free-text place ("江苏省南京市", "苏州工业园区", "长三角") into a :class:`Place`."""
-    return parse_places([text])[0]
+    known = _PLACES.get(text)
+    return known if known is not None else parse_places([text])[0]
 
 
 def parse_places(texts: Iterable[str]) -> list[Place]:

@@ -20,7 +20,6 @@ from fuzhi.report.periods import parse_as_of, parse_period, year_of
 from fuzhi.report.progress import ProgressReport, build_progress
 from fuzhi.report.progress_labels import label
 from fuzhi.report.progress_md import write_progress_md
-from fuzhi.report.progress_xlsx import write_progress_xlsx
 from fuzhi.report.sources import inputs_from_workspace
 from fuzhi.schema import Lang
 from fuzhi.workspace.store import session
@@ -71,6 +70,8 @@ def _write_outputs(
     if fmt is ReportFormat.XLSX:
         if output is None:
             raise UsageError("--format xlsx needs -o FILE.xlsx")
+        from fuzhi.report.progress_xlsx import write_progress_xlsx  # openpyxl: ~80 ms to import
+
         write_progress_xlsx(report, output, lang)
         written.append(str(output))
     elif fmt is ReportFormat.JSON:
