@@ -16,7 +16,6 @@ from fuzhi.workspace.columns import BY_KEY
 from fuzhi.workspace.history import match_history
 from fuzhi.workspace.store import session
 from fuzhi.workspace.sync import sync_workbook
-from fuzhi.workspace.tracking import TrackingFilters, export_tracking
 
 export_app = typer.Typer(
     name="export", help="Write workbooks from the workspace.", no_args_is_help=True
@@ -71,6 +70,8 @@ def tracking(
         since_date = parse_date(since) if since else None
     except ValueError:
         raise UsageError(f"--since {since}: expected a date such as 2025-07-01") from None
+    from fuzhi.workspace.tracking import TrackingFilters, export_tracking  # openpyxl: ~80 ms
+
     filters = TrackingFilters(_statuses(status), region, since_date)
     ws = resolve(workspace)
     with session(ws, write=False) as conn:
