@@ -88,3 +88,30 @@ def test_failing_background_job_is_logged_not_raised(
 
 def _fail(message: str) -> None:
     raise OSError(message)
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_tokens_are_stored_for_runs_that_count_differently(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parallel: bool
+) -> None:
+    """New field weights miss every stored count, yet no text is segmented again: the
+    tokens a cold run found are stored with its counts (by a worker when counting ran in
+    workers)."""
+    if parallel:
+        monkeypatch.setattr(terms, "_PARALLEL_MIN_TEXTS", 1)
+        monkeypatch.setattr(terms, "_CHUNK_DOCS", 7)
+    fit(tmp_path / "cache")
+    monkeypatch.setattr(terms, "_PARALLEL_MIN_TEXTS", 10**9)  # segment here, to watch it
+    segmented: list[str] = []
+    join_many = Tokenizer._join_many
+
+    def recording(self: Tokenizer, folded: list[str], *args: object) -> list[str]:
+        segmented.extend(folded)
+        return join_many(self, folded, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Tokenizer, "_join_many", recording)
+    reweighted = TextOptions(field_weights=(("title", 2.0), ("description", 1.0)))
+    fit(tmp_path / "cache", reweighted)
+    assert segmented == []
+    fit(tmp_path / "other", reweighted)
+    assert segmented  # a cache without them segments

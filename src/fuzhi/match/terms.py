@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -35,6 +36,7 @@ from fuzhi.match.count_cache import (
     store_counts,
     valid_row,
 )
+from fuzhi.match.token_cache import TokenCache
 from fuzhi.match.tokenize import Tokenizer
 from fuzhi.match.topk import prepare_kernels
 
@@ -95,11 +97,12 @@ def count_terms(
         keys += doc_keys(docs, field_weights, tokenizer.version, n)
     cache = CountCache(tokenizer.cache_dir / "counts.sqlite")
     fresh_rows: dict[bytes, Row] = {}
+    tokens: dict[bytes, str] = {}  # segmented texts the token cache lacked
     try:
         rows = {k: r for k, r in cache.get_many(set(keys)).items() if valid_row(r)}
         ids = TermIds(cache, defer=True)  # after reading rows: see TermIds
         while True:  # twice at most: rows whose ids the term table lacks are counted again
-            fresh = _count_missing(tokenizer, libraries, keys, rows, n, ids, progress)
+            fresh = _count_missing(tokenizer, libraries, keys, rows, n, ids, tokens, progress)
             fresh_rows.update(fresh)
             rows.update(fresh)
             in_order = [rows[k] for k in keys]
@@ -112,8 +115,11 @@ def count_terms(
             log.warning("count cache: %d documents name unknown terms; counted again", sum(bad))
             for key in (k for k, b in zip(keys, bad, strict=True) if b):
                 rows.pop(key, None)
-        if cache.enabled and fresh_rows:  # stored in a worker if there is one: cold runs
-            workers.in_background(tokenizer, store_counts, cache.path, fresh_rows, ids.pending())
+        if fresh_rows:  # stored in a worker if one is started: cold runs
+            stored = fresh_rows if cache.enabled else {}  # ids are this run's alone if off
+            token_path = tokenizer.cache_dir / "tokens.sqlite"
+            args = (token_path, tokens, cache.path, stored, ids.pending())
+            workers.in_background(tokenizer, _store, *args)
     finally:
         cache.close()
     words, grams, column = ids.vocabulary(seen)
@@ -142,11 +148,13 @@ def _count_missing(
     found: Mapping[bytes, Row],
     n: int,
     ids: TermIds,
+    tokens: dict[bytes, str],
     progress: Progress | None,
 ) -> dict[bytes, Row]:
     """Rows of the documents ``found`` lacks (each key once), a chunk of documents at a time:
     each chunk's fields are folded, segmented (through the token cache) and counted, in the
-    workers (``fuzhi.match.workers``) when there are many, and its terms numbered here."""
+    workers (``fuzhi.match.workers``) when there are many, and its terms numbered here.
+    Texts segmented afresh are added to ``tokens``."""
     texts: list[str] = []
     weights: list[np.ndarray] = [np.zeros(0, dtype=np.float32)]
     todo: dict[bytes, None] = {}
@@ -184,12 +192,14 @@ def _count_missing(
     with ExitStack() as stack:
         if parallel:
             pool = stack.enter_context(workers.pool(tokenizer, _N_JOBS))
-            parts: Iterator[TermCounts] = pool.map(_count_in_worker, tasks)
+            parts: Iterator[tuple[TermCounts, dict[bytes, str]]]
+            parts = pool.map(_count_in_worker, tasks)
             if not __import__("os").environ.get("NOPREP"):
                 prepare_kernels()  # this process mostly waits from here: load top-k's kernels
         else:
             parts = (count_texts(tokenizer, *task) for task in tasks)
-        for (lo, hi), task, part in zip(bounds, tasks, parts, strict=True):
+        for (lo, hi), task, (part, fresh_tokens) in zip(bounds, tasks, parts, strict=True):
+            tokens.update(fresh_tokens)
             term_ids = ids.ids_of(part.words, part.grams)
             tf = part.matrix
             counted = encode_rows(term_ids[tf.indices], tf.data, tf.indptr)
@@ -207,16 +217,35 @@ def count_texts(
     weights: np.ndarray,
     n_rows: int,
     n: int,
-) -> TermCounts:
+) -> tuple[TermCounts, dict[bytes, str]]:
     """Counts of a chunk of raw field texts (text ``i`` belongs to row ``rows[i]`` with
-    weight ``weights[i]``): folded, segmented through the token cache, and counted."""
+    weight ``weights[i]``): folded, segmented through the token cache, and counted; with
+    the tokens the cache lacked, to store later."""
     folded = tokenizer.fold_many(texts)
-    tokens = tokenizer.tokens_joined(folded, n_jobs=1)
-    return _count_chunk(folded, tokens, rows, weights, n_rows, n)
+    fresh: dict[bytes, str] = {}
+    tokens = tokenizer.tokens_joined(folded, n_jobs=1, fresh_out=fresh)
+    return _count_chunk(folded, tokens, rows, weights, n_rows, n), fresh
 
 
-def _count_in_worker(task: tuple[list[str], np.ndarray, np.ndarray, int, int]) -> TermCounts:
+def _count_in_worker(
+    task: tuple[list[str], np.ndarray, np.ndarray, int, int],
+) -> tuple[TermCounts, dict[bytes, str]]:
     return count_texts(workers.tokenizer(), *task)
+
+
+def _store(
+    token_cache: Path,
+    tokens: dict[bytes, str],
+    count_cache: Path,
+    rows: dict[bytes, Row],
+    pending: tuple[list[str], np.ndarray, np.ndarray, np.ndarray],
+) -> None:
+    """Store a run's new tokens and counts (in a worker while the run goes on, if started)."""
+    cache = TokenCache(token_cache)
+    cache.put_many(tokens)
+    cache.close()
+    if rows:
+        store_counts(count_cache, rows, pending)
 
 
 def _count_chunk(

@@ -261,10 +261,16 @@ class Tokenizer:
         return [s.split(" ") if s else [] for s in joined]
 
     def tokens_joined(
-        self, folded: Sequence[str], *, progress: Progress | None = None, n_jobs: int = 2
+        self,
+        folded: Sequence[str],
+        *,
+        progress: Progress | None = None,
+        n_jobs: int = 2,
+        fresh_out: dict[bytes, str] | None = None,
     ) -> list[str]:
         """Each folded text's tokens joined by spaces (the cached form): one cache read, and
-        only texts missing from it are segmented (in ``n_jobs`` processes when many)."""
+        only texts missing from it are segmented (in ``n_jobs`` processes when many). Those
+        are stored in the token cache, or added to ``fresh_out`` for the caller to store."""
         cache = TokenCache(self.cache_dir / "tokens.sqlite")
         keys = [self._key(f) for f in folded]
         found = cache.get_many(keys)
@@ -277,7 +283,10 @@ class Tokenizer:
             progress("tokenize", done, total)
         joined = self._join_many(list(todo.values()), n_jobs, progress, done, total)
         fresh = dict(zip(todo, joined, strict=True))
-        cache.put_many(fresh)
+        if fresh_out is None:
+            cache.put_many(fresh)
+        else:
+            fresh_out.update(fresh)
         cache.close()
         found.update(fresh)
         if progress:
