@@ -5,6 +5,7 @@ into the term table's own."""
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,22 @@ def test_tokens_are_stored_for_runs_that_count_differently(
     assert segmented == []
     fit(tmp_path / "other", reweighted)
     assert segmented  # a cache without them segments
+
+
+def test_a_session_lets_background_jobs_outlive_the_started_block(tmp_path: Path) -> None:
+    """Inside a session, leaving ``prestarted`` does not wait for background jobs: the
+    job below only finishes once the test, after that block, says go."""
+    tokenizer = Tokenizer(TextOptions().tokenizer_config(), cache_dir=tmp_path)
+    go, done = tmp_path / "go", tmp_path / "done"
+    with workers.session():
+        with workers.prestarted(tokenizer):
+            workers.in_background(tokenizer, _wait_then_write, str(go), str(done))
+        go.touch()  # reached without the job having finished
+    assert done.read_text() == "after go"  # the session waited for it
+
+
+def _wait_then_write(go: str, done: str) -> None:
+    deadline = time.monotonic() + 20
+    while not Path(go).exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    Path(done).write_text("after go" if Path(go).exists() else "timed out")

@@ -20,6 +20,7 @@ from fuzhi.commands.common import (
 )
 from fuzhi.commands.workspace import WorkspaceDir, match_in_workspace
 from fuzhi.errors import UsageError
+from fuzhi.match import workers
 from fuzhi.match.engine import Direction, Filters, MatchOptions
 from fuzhi.pipeline import MatchJob, match_files, skipped_summary
 from fuzhi.report.matches import OutputFormat, sheet_name, write_matches
@@ -160,9 +161,10 @@ def match(
         cache_dir(),
         dedupe_threshold=dedupe,
     )
-    with progress_bar(quiet) as progress:
-        result, run = match_files(job, progress)
-    write_matches(result, run, output, out_format, lang, stream=sys.stdout)
+    with workers.session():  # caches are stored by workers while the output is written
+        with progress_bar(quiet) as progress:
+            result, run = match_files(job, progress)
+        write_matches(result, run, output, out_format, lang, stream=sys.stdout)
     if quiet:
         return
     for library in (run.achievements, run.demands):

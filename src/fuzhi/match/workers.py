@@ -6,7 +6,10 @@ folds its texts, reads and stores their tokens in the token cache, and counts th
 segmenter (jieba's 349k-word dictionary, ~0.3 s); a caller that knows segmenting is coming
 (``fuzhi.pipeline.match_files`` when a library has to be read afresh) starts the workers
 early with ``prestarted``, and they build it while the main process reads the workbooks.
-``pool`` hands out those workers, or starts new ones for the length of its block.
+``pool`` hands out those workers, or starts new ones for the length of its block. Work
+nothing waits for (storing the caches) goes to a started worker with ``in_background``, at
+a lower priority; within a ``session`` (``fuzhi match`` holds one around matching and
+writing) the workers finish it while the output is written.
 
 On Linux workers are forked, so they start with the loaded modules and the tokenizer as they
 are; elsewhere the platform's default start method is used (the tokenizer is pickled
@@ -15,8 +18,10 @@ without its segmenter, and each worker builds its own).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -32,6 +37,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 _ACTIVE: dict[tuple[str, str, str], Workers] = {}
+_SESSIONS: list[list[Workers]] = []
 _TOKENIZER: Tokenizer | None = None  # in a worker: the tokenizer it works for
 
 
@@ -78,7 +84,25 @@ def prestarted(tokenizer: Tokenizer, n_jobs: int = 2) -> Iterator[None]:
         yield
     finally:
         del _ACTIVE[key]
-        workers.close()
+        if _SESSIONS:  # their background jobs go on until the session ends
+            _SESSIONS[-1].append(workers)
+        else:
+            workers.close()
+
+
+@contextmanager
+def session() -> Iterator[None]:
+    """Workers started within this block (``prestarted``) stop at its end rather than at
+    their own block's, so their background jobs (storing caches) overlap with what follows,
+    such as writing the run's output."""
+    held: list[Workers] = []
+    _SESSIONS.append(held)
+    try:
+        yield
+    finally:
+        _SESSIONS.remove(held)
+        for workers in held:
+            workers.close()
 
 
 @contextmanager
@@ -102,7 +126,14 @@ def in_background(tokenizer: Tokenizer, fn: Callable[..., None], *args: object) 
     if started is None:
         fn(*args)
     else:
-        started._background.append(started._pool.submit(fn, *args))
+        started._background.append(started._pool.submit(_niced, fn, *args))
+
+
+def _niced(fn: Callable[..., None], *args: object) -> None:
+    """``fn(*args)`` at a lower CPU priority: background work yields to the run's own."""
+    with contextlib.suppress(OSError):
+        os.nice(10)
+    fn(*args)
 
 
 def tokenizer() -> Tokenizer:
