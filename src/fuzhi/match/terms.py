@@ -194,8 +194,7 @@ def _count_missing(
             pool = stack.enter_context(workers.pool(tokenizer, _N_JOBS))
             parts: Iterator[tuple[TermCounts, dict[bytes, str]]]
             parts = pool.map(_count_in_worker, tasks)
-            if not __import__("os").environ.get("NOPREP"):
-                prepare_kernels()  # this process mostly waits from here: load top-k's kernels
+            prepare_kernels()  # this process mostly waits from here: load top-k's kernels
         else:
             parts = (count_texts(tokenizer, *task) for task in tasks)
         for (lo, hi), task, (part, fresh_tokens) in zip(bounds, tasks, parts, strict=True):
