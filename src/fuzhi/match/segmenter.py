@@ -121,7 +121,8 @@ def _jieba_dict_path() -> Path:
             return path
     import jieba
 
-    return Path(jieba.get_dict_file().name)
+    with jieba.get_dict_file() as f:
+        return Path(f.name)
 
 
 @cache

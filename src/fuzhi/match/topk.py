@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -212,12 +213,21 @@ def prepare_kernels() -> None:
 
     Importing Numba and setting up its CPU target takes ~0.45 s of Python work; a caller
     about to wait on other processes (``fuzhi.match.terms`` while workers segment) calls
-    this so the wait does it. Do not fork after calling it: the thread may hold locks."""
+    this so the wait does it. A fork waits for the thread to finish first (it may hold
+    import locks a child would need)."""
     global _PREPARING
     with _PREPARE_LOCK:
         if _PREPARING is None:
             _PREPARING = threading.Thread(target=_load_kernels, name="fuzhi-kernels", daemon=True)
+            os.register_at_fork(before=_kernels_loaded)
             _PREPARING.start()
+
+
+def _kernels_loaded() -> None:
+    """Wait for ``prepare_kernels``' thread (unless it is the caller)."""
+    thread = _PREPARING
+    if thread is not None and thread is not threading.current_thread():
+        thread.join()
 
 
 def _load_kernels() -> None:
@@ -232,8 +242,7 @@ def _load_kernels() -> None:
 
 
 def _kernel_available() -> bool:
-    if _PREPARING is not None:
-        _PREPARING.join()
+    _kernels_loaded()
     try:
         import fuzhi.match.kernels  # noqa: F401  (needs Numba)
     except (ImportError, RuntimeError) as exc:  # RuntimeError: Numba found no cache folder

@@ -1,8 +1,8 @@
 """Worker processes that segment and count texts for one tokenizer, shared by one run.
 
 Segmenting is most of a cold run, so it runs in ``n_jobs`` processes, and each one also
-folds its texts, reads and stores their tokens in the token cache, and counts their terms
-(``fuzhi.match.terms``): the main process only merges. A worker's first job is building its
+folds its texts, looks their tokens up in the token cache, and counts their terms
+(``fuzhi.match.terms``): the main process only numbers the terms and merges. A worker's first job is building its
 segmenter (jieba's 349k-word dictionary, ~0.3 s); a caller that knows segmenting is coming
 (``fuzhi.pipeline.match_files`` when a library has to be read afresh) starts the workers
 early with ``prestarted``, and they build it while the main process reads the workbooks.
