@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -210,7 +211,8 @@ def test_process_exit_keeps_output_and_exit_codes(
     stdout, stderr and files must still be there, with the right exit code."""
     a, d = small_libraries
     base = [sys.executable, "-m", "fuzhi", "match", "-a", str(a), "-d", str(d)]
-    piped = subprocess.run([*base, "-k", "3"], capture_output=True, text=True, timeout=120)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # stdout buffered
+    piped = subprocess.run([*base, "-k", "3"], capture_output=True, text=True, timeout=120, env=env)
     assert piped.returncode == 0, piped.stderr
     in_process = run("match", "-a", str(a), "-d", str(d), "-k", "3")
     assert jsonl(piped.stdout) == jsonl(in_process[1])
@@ -228,3 +230,21 @@ def test_process_exit_keeps_output_and_exit_codes(
     assert "nope.xlsx" in missing.stderr and "Traceback" not in missing.stderr
     usage = subprocess.run([*base[:4], "-k", "0"], capture_output=True, timeout=120)
     assert usage.returncode == ExitCode.USAGE
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_output_that_cannot_be_written_is_an_error(small_libraries: tuple[Path, Path]) -> None:
+    """A full disk under stdout: the matches are lost, so the run must not report success."""
+    a, d = small_libraries
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "fuzhi", "match", "-a", str(a), "-d", str(d), "-q"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            env=env,
+        )
+    assert done.returncode != 0
+    assert "No space left" in done.stderr and "Traceback" not in done.stderr

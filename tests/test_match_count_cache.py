@@ -333,3 +333,22 @@ def test_rows_round_trip(docs: list[list[tuple[int, float]]]) -> None:
     assert np.array_equal(got_ids, ids) and np.array_equal(got_indptr, indptr)
     assert np.array_equal(got_weights, weights)
     assert got_weights.dtype == np.float32
+
+
+def test_terms_another_run_adds_meanwhile_get_ids_of_their_own(tmp_path: Path) -> None:
+    """This run numbers new terms past the table's largest id as it began; a term another
+    run adds after that holds an id in the very range this run numbers in, so it is
+    numbered like a new term (and mapped to the table's id when stored)."""
+    path = tmp_path / "counts.sqlite"
+    cache = count_cache.CountCache(path)
+    cache.add_terms(["甲"], np.zeros(0, np.int64))
+    ids = count_cache.TermIds(cache, defer=True)  # the table's largest id: 1
+    other = count_cache.CountCache(path)
+    other.add_terms(["乙"], np.zeros(0, np.int64))  # another run: id 2
+    other.close()
+    got = ids.ids_of(["乙", "丙", "甲"], np.zeros(0, np.uint64))
+    assert got.tolist()[2] == 1  # known when this run began: the table's id
+    assert len(set(got.tolist())) == 3  # 乙 does not share an id with 丙
+    pending = ids.pending()
+    assert pending[0] == ["乙", "丙"]
+    cache.close()

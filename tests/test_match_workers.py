@@ -4,6 +4,7 @@ into the term table's own."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -135,3 +136,121 @@ def _wait_then_write(go: str, done: str) -> None:
     while not Path(go).exists() and time.monotonic() < deadline:
         time.sleep(0.01)
     Path(done).write_text("after go" if Path(go).exists() else "timed out")
+
+
+def test_no_worker_can_start_so_the_work_is_done_here(
+    tmp_path: Path,
+    in_workers: None,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """E.g. no semaphores (a read-only /dev/shm): counting happens in this process."""
+    reference = fit(tmp_path / "fresh")
+
+    def refused(self: workers.Workers, tok: Tokenizer, n_jobs: int) -> None:
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(workers.Workers, "__init__", refused)
+    tokenizer = Tokenizer(TextOptions().tokenizer_config(), cache_dir=tmp_path / "cache")
+    with caplog.at_level("WARNING", logger="fuzhi.match.workers"), workers.prestarted(tokenizer):
+        assert_same(fit(tmp_path / "cache"), reference)
+    assert "not started" in caplog.text and "Read-only" in caplog.text
+    assert stored_docs(tmp_path / "cache") > 0
+
+
+def test_a_worker_dying_mid_count_leaves_the_rest_to_this_process(
+    tmp_path: Path,
+    in_workers: None,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A worker killed (say, for memory) on its first chunk: the chunks not yet counted are
+    counted here, the stores run here too, and the result is the same."""
+    reference = fit(tmp_path / "fresh")
+    marker = tmp_path / "died"
+    monkeypatch.setattr(terms, "_count_in_worker", _dies_once)
+    monkeypatch.setenv("FUZHI_TEST_DIE_MARKER", str(marker))
+    cache = tmp_path / "cache"
+    tokenizer = Tokenizer(TextOptions().tokenizer_config(), cache_dir=cache)
+    with caplog.at_level("WARNING"), workers.session(), workers.prestarted(tokenizer):
+        assert_same(fit(cache), reference)
+    assert marker.exists() and "died" in caplog.text
+    folded = record_folding(monkeypatch)
+    assert_same(fit(cache), reference)  # stored all the same
+    assert folded == []
+
+
+def _dies_once(task: terms._Task) -> tuple:
+    marker = Path(os.environ["FUZHI_TEST_DIE_MARKER"])
+    if not marker.exists():
+        marker.touch()
+        os._exit(1)  # as the OOM killer would
+    return terms.count_texts(workers.tokenizer(), *task)
+
+
+def test_interrupted_run_leaves_no_worker_behind(tmp_path: Path) -> None:
+    tokenizer = Tokenizer(TextOptions().tokenizer_config(), cache_dir=tmp_path)
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt), workers.session(), workers.prestarted(tokenizer):
+        started = workers._ACTIVE[workers._key(tokenizer)]
+        processes = list(started._pool._processes.values())  # type: ignore[attr-defined]
+        assert len(processes) == 2
+        workers.in_background(tokenizer, time.sleep, 120)  # a plain close would wait
+        raise KeyboardInterrupt
+    assert time.monotonic() - start < 60  # the interrupt did not wait for the job
+    assert all(_ends(process.pid) for process in processes)
+
+
+def _ends(pid: int) -> bool:
+    """Whether the process ends (or is a zombie: dead, not yet reaped) within 10 s. The
+    pool's own thread may reap it first, so ``Process.is_alive`` can lag."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return True
+        if state in ("Z", "X"):
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_background_job_runs_in_a_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tokenizer = Tokenizer(TextOptions().tokenizer_config(), cache_dir=tmp_path)
+    where = tmp_path / "pid"
+    with workers.prestarted(tokenizer):
+        workers.in_background(tokenizer, _write_pid, str(where))
+    assert int(where.read_text()) != os.getpid()
+    workers.in_background(tokenizer, _write_pid, str(where))  # none started: here
+    assert int(where.read_text()) == os.getpid()
+
+
+def _write_pid(path: str) -> None:
+    Path(path).write_text(str(os.getpid()))
+
+
+@pytest.mark.parametrize(("threshold", "started"), [(10**12, []), (0, [2])])
+def test_workers_start_early_only_for_a_large_file_read_afresh(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threshold: int, started: list[int]
+) -> None:
+    from fuzhi import pipeline
+
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    made: list[int] = []
+    real = workers.Workers.__init__
+
+    def counting(self: workers.Workers, tok: Tokenizer, n_jobs: int) -> None:
+        made.append(n_jobs)
+        real(self, tok, n_jobs)
+
+    monkeypatch.setattr(workers.Workers, "__init__", counting)
+    monkeypatch.setattr(pipeline, "_PRESTART_MIN_BYTES", threshold)
+    job = pipeline.MatchJob(
+        examples / "achievements.xlsx", examples / "demands.xlsx", cache_dir=tmp_path
+    )
+    first, _ = pipeline.match_files(job)
+    assert made == started
+    again, _ = pipeline.match_files(job)  # the library cache hits: no workers
+    assert made == started
+    assert first.frames()[0].equals(again.frames()[0])

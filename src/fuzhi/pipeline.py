@@ -25,6 +25,9 @@ from fuzhi.match.tokenize import Tokenizer
 from fuzhi.report.matches import RunInfo
 from fuzhi.schema import FIELDS, Kind, alias_index, header_key
 
+# Workers are started early only for a file this large (~4,000 achievements as xlsx): fewer
+# texts are segmented in this process (``fuzhi.match.terms``), and starting two costs ~0.3 s.
+_PRESTART_MIN_BYTES = 2_000_000
 _DISTINCT: dict[Kind, tuple[str, ...]] = {
     Kind.ACHIEVEMENTS: ("成果", "完成单位", "持有单位", "转化方式", "参考价格", "achievement"),
     Kind.DEMANDS: ("需求", "企业名称", "预算", "截止", "拟投入", "demand", "enterprise"),
@@ -126,10 +129,14 @@ def match_files(job: MatchJob, progress: Progress | None = None) -> tuple[MatchR
     with ExitStack() as stack:
         started: list[bool] = []
 
-        def start_workers() -> None:
-            """A library is read afresh, so its texts will likely be segmented: start the
-            workers now, to build their segmenters while the files are read."""
-            if not started:
+        def start_workers(path: Path) -> None:
+            """A large library is read afresh, so its texts will likely be segmented: start
+            the workers now, to build their segmenters while the files are read."""
+            try:
+                large = path.stat().st_size >= _PRESTART_MIN_BYTES
+            except OSError:  # the reader reports it
+                large = False
+            if large and not started:
                 started.append(True)
                 tokenizer = Tokenizer(job.options.text.tokenizer_config(), cache_dir=job.cache_dir)
                 stack.enter_context(workers.prestarted(tokenizer))
@@ -149,7 +156,7 @@ def match_files(job: MatchJob, progress: Progress | None = None) -> tuple[MatchR
                 not shared,
                 job.cache_dir or default_cache_dir(),
                 partial(load, path, kind, sheet, mine, not shared),
-                on_miss=start_workers,
+                on_miss=partial(start_workers, Path(path)),
             )
         achievements, demands = libraries[Kind.ACHIEVEMENTS], libraries[Kind.DEMANDS]
         candidates = achievements.records

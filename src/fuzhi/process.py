@@ -17,12 +17,25 @@ def exit_now(code: int | str | None) -> NoReturn:
     dictionary and millions of small objects; tearing them down takes ~0.4 s that serves
     no one. Nothing else is pending by then: commands write files under temporary names
     and rename them, close their SQLite caches and workspaces, and join their worker
-    threads and processes before they return."""
+    threads and processes before they return (any left by an interrupt are terminated).
+    Output that cannot be flushed (a full disk) is reported and the exit code made 1."""
     if isinstance(code, str):
         print(code, file=sys.stderr)
         code = 1
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):  # closed, or the reader went away
-            stream.flush()
+    code = 0 if code is None else code
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader went away (`fuzhi match | head`): not an error
+        pass
+    except (OSError, ValueError) as exc:  # e.g. a full disk: the output is incomplete
+        with contextlib.suppress(OSError, ValueError):
+            print(f"fuzhi: error: could not write the output: {exc}", file=sys.stderr)
+        code = code or 1
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.flush()
     logging.shutdown()
-    os._exit(0 if code is None else code)
+    children = sys.modules.get("multiprocessing")  # workers left by an interrupted run
+    for child in children.active_children() if children else ():
+        with contextlib.suppress(Exception):
+            child.terminate()
+    os._exit(code)

@@ -29,6 +29,7 @@ _PAGE_SIZE = 65536  # a document's blobs (~1-2 KB) stay on their B-tree page
 _WIDTHS: dict[int, np.dtype[Any]] = {1: np.dtype(np.uint8), 2: np.dtype("<f2"), 4: np.dtype("<f4")}
 BLOCK = 1 << 22  # entries indexed at a time: temporaries stay small (no fresh pages)
 _STORE_BATCH = 8192  # rows renumbered and stored at a time
+_TERM_BATCH = 100_000  # new terms added per transaction (~0.15 s of write lock)
 
 Term = str | int  # a word, or an n-gram code as a signed 64-bit integer
 Row = tuple[int, bytes, bytes]  # entries, term ids, weights
@@ -327,13 +328,20 @@ def store_counts(
     try:
         base, remap = 0, None
         if len(words) or len(codes):
-            got = cache.add_terms(words, codes)
-            if got is None:
-                return
             provisional = np.concatenate([word_ids, code_ids])
             base = int(provisional.min())
             remap = np.zeros(int(provisional.max()) - base + 1, dtype=np.int64)
-            remap[provisional - base] = np.concatenate(got)
+            # a batch of terms per transaction: other runs wait for the write lock briefly
+            for lo in range(0, len(codes), _TERM_BATCH):
+                got = cache.add_terms([], codes[lo : lo + _TERM_BATCH])
+                if got is None:
+                    return
+                remap[code_ids[lo : lo + _TERM_BATCH] - base] = got[1]
+            for lo in range(0, len(words), _TERM_BATCH):
+                got = cache.add_terms(words[lo : lo + _TERM_BATCH], np.zeros(0, np.int64))
+                if got is None:
+                    return
+                remap[word_ids[lo : lo + _TERM_BATCH] - base] = got[0]
         keys = sorted(rows)
         for lo in range(0, len(keys), _STORE_BATCH):
             batch = {k: rows[k] for k in keys[lo : lo + _STORE_BATCH]}

@@ -22,7 +22,13 @@ DictEntry = tuple[str, int | None, str | None]
 def _resolve_engine(engine: Engine) -> Literal["jieba", "rjieba"]:
     if engine != "auto":
         return engine
-    return "rjieba" if importlib.util.find_spec("rjieba") is not None else "jieba"
+    if importlib.util.find_spec("rjieba") is None:
+        return "jieba"
+    try:
+        _rjieba_class()
+    except ImportError:  # installed but unusable (e.g. built for another platform)
+        return "jieba"
+    return "rjieba"
 
 
 def build_segmenter(

@@ -15,6 +15,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 _BATCH = 500  # values per ``IN (…)`` lookup
+_WARNED: set[tuple[str, str]] = set()
 
 
 class SqliteCache:
@@ -44,8 +45,12 @@ class SqliteCache:
         return self._db is not None
 
     def disable(self, reason: object) -> None:
-        """Stop using the cache for this run (nothing more is read or stored)."""
-        log.warning("%s %s not used: %s", self.label, self.path, reason)
+        """Stop using the cache for this run (nothing more is read or stored); warned once
+        per file and reason in a process (a run opens its caches a chunk at a time)."""
+        said = (str(self.path), str(reason))
+        if said not in _WARNED:
+            _WARNED.add(said)
+            log.warning("%s %s not used: %s", self.label, self.path, reason)
         self.close()
 
     def close(self) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import BrokenExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 Doc = Mapping[str, str]
 Progress = Callable[[str, int, int], None]
 FieldWeights = tuple[tuple[str, float], ...]
+_Task = tuple[list[str], np.ndarray, np.ndarray, int, int]  # texts, rows, weights, n_rows, n
 
 MAX_NGRAM = 4  # n-gram codes hold 4 Han code points of 16 bits in a uint64
 _CHUNK_DOCS = 8192  # documents counted at a time (bounds the memory of raw tokens)
@@ -190,10 +192,9 @@ def _count_missing(
     todo_keys = list(todo)
     fresh: dict[bytes, Row] = {}
     with ExitStack() as stack:
-        if parallel:
-            pool = stack.enter_context(workers.pool(tokenizer, _N_JOBS))
-            parts: Iterator[tuple[TermCounts, dict[bytes, str]]]
-            parts = pool.map(_count_in_worker, tasks)
+        pool = stack.enter_context(workers.pool(tokenizer, _N_JOBS)) if parallel else None
+        if pool is not None:
+            parts = _surviving(pool.map(_count_in_worker, tasks), tokenizer, tasks)
             prepare_kernels()  # this process mostly waits from here: load top-k's kernels
         else:
             parts = (count_texts(tokenizer, *task) for task in tasks)
@@ -207,6 +208,24 @@ def _count_missing(
             if progress:
                 progress("tokenize", done, n_fields)
     return fresh
+
+
+def _surviving(
+    results: Iterator[tuple[TermCounts, dict[bytes, str]]],
+    tokenizer: Tokenizer,
+    tasks: list[_Task],
+) -> Iterator[tuple[TermCounts, dict[bytes, str]]]:
+    """The workers' results in order; if a worker dies (e.g. killed for memory), the tasks
+    not yet done are counted here instead."""
+    done = 0
+    try:
+        for result in results:
+            yield result
+            done += 1
+    except BrokenExecutor as exc:
+        log.warning("a worker process died (%s); counting the rest in this process", exc)
+        for task in tasks[done:]:
+            yield count_texts(tokenizer, *task)
 
 
 def count_texts(
@@ -226,9 +245,7 @@ def count_texts(
     return _count_chunk(folded, tokens, rows, weights, n_rows, n), fresh
 
 
-def _count_in_worker(
-    task: tuple[list[str], np.ndarray, np.ndarray, int, int],
-) -> tuple[TermCounts, dict[bytes, str]]:
+def _count_in_worker(task: _Task) -> tuple[TermCounts, dict[bytes, str]]:
     return count_texts(workers.tokenizer(), *task)
 
 

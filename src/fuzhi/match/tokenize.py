@@ -304,11 +304,12 @@ class Tokenizer:
             parts = [folded[i : i + chunk] for i in range(0, len(folded), chunk)]
             out: list[str] = []
             with workers.pool(self, n_jobs) as pool:
-                for part in pool.map(_work, parts):
-                    out.extend(part)
-                    if progress:
-                        progress("tokenize", done + len(out), total)
-            return out
+                if pool is not None:
+                    for part in pool.map(_work, parts):
+                        out.extend(part)
+                        if progress:
+                            progress("tokenize", done + len(out), total)
+                    return out
         return [" ".join(self._tokens(f)) for f in folded]
 
 

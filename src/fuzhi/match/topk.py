@@ -218,9 +218,11 @@ def prepare_kernels() -> None:
     global _PREPARING
     with _PREPARE_LOCK:
         if _PREPARING is None:
-            _PREPARING = threading.Thread(target=_load_kernels, name="fuzhi-kernels", daemon=True)
-            os.register_at_fork(before=_kernels_loaded)
-            _PREPARING.start()
+            thread = threading.Thread(target=_load_kernels, name="fuzhi-kernels", daemon=True)
+            if hasattr(os, "register_at_fork"):  # Unix; Windows does not fork
+                os.register_at_fork(before=_kernels_loaded)
+            thread.start()
+            _PREPARING = thread
 
 
 def _kernels_loaded() -> None:

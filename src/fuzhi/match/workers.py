@@ -24,8 +24,8 @@ import multiprocessing
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import contextmanager
+from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor
+from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
@@ -58,14 +58,35 @@ class Workers:
         """``fn`` of each item in the workers, results in order as they come."""
         return self._pool.map(fn, items)
 
+    def submit_background(self, fn: Callable[..., None], *args: object) -> bool:
+        """Queue ``fn(*args)`` (niced) to finish before ``close`` returns; False if the
+        workers can take no more work (one died)."""
+        try:
+            self._background.append(self._pool.submit(_niced, fn, *args))
+        except (BrokenExecutor, RuntimeError):
+            return False
+        return True
+
     def close(self) -> None:
-        """Wait for background jobs (a failed one is logged), then stop the workers."""
-        for job in self._background:
-            try:
-                job.result()
-            except Exception as exc:  # a background job only ever stores caches
-                log.warning("background job in a worker failed: %s", exc)
+        """Wait for background jobs (a failed one is logged), then stop the workers; if the
+        wait is interrupted (Ctrl-C), stop them at once, so none outlives the run."""
+        try:
+            for job in self._background:
+                try:
+                    job.result()
+                except Exception as exc:  # a background job only ever stores caches
+                    log.warning("background job in a worker failed: %s", exc)
+        except BaseException:
+            self.terminate()
+            raise
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def terminate(self) -> None:
+        """Stop the workers now, whatever they are doing."""
+        for process in list(getattr(self._pool, "_processes", {}).values()):
+            with contextlib.suppress(Exception):
+                process.terminate()
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _key(tokenizer: Tokenizer) -> tuple[str, str, str]:
@@ -79,15 +100,26 @@ def prestarted(tokenizer: Tokenizer, n_jobs: int = 2) -> Iterator[None]:
     if n_jobs < 2 or key in _ACTIVE:
         yield
         return
-    _ACTIVE[key] = workers = Workers(tokenizer, n_jobs)
+    workers = _start_workers(tokenizer, n_jobs)
+    if workers is None:
+        yield
+        return
+    _ACTIVE[key] = workers
     try:
         yield
-    finally:
+    except KeyboardInterrupt:
         del _ACTIVE[key]
-        if _SESSIONS:  # their background jobs go on until the session ends
-            _SESSIONS[-1].append(workers)
-        else:
-            workers.close()
+        workers.terminate()
+        raise
+    except BaseException:
+        del _ACTIVE[key]
+        workers.close()
+        raise
+    del _ACTIVE[key]
+    if _SESSIONS:  # their background jobs go on until the session ends
+        _SESSIONS[-1].append(workers)
+    else:
+        workers.close()
 
 
 @contextmanager
@@ -99,34 +131,52 @@ def session() -> Iterator[None]:
     _SESSIONS.append(held)
     try:
         yield
+    except KeyboardInterrupt:
+        for workers in held:
+            workers.terminate()
+        raise
     finally:
         _SESSIONS.remove(held)
-        for workers in held:
-            workers.close()
+        with ExitStack() as stack:  # every pool is closed, even if closing one fails
+            for workers in held:
+                stack.callback(workers.close)
 
 
 @contextmanager
-def pool(tokenizer: Tokenizer, n_jobs: int) -> Iterator[Workers]:
-    """The started workers for ``tokenizer``, or ``n_jobs`` new ones for this block."""
+def pool(tokenizer: Tokenizer, n_jobs: int) -> Iterator[Workers | None]:
+    """The started workers for ``tokenizer``, or ``n_jobs`` new ones for this block; None
+    when no process can be started (the caller then works in this process)."""
     started = _ACTIVE.get(_key(tokenizer))
     if started is not None:
         yield started
         return
-    workers = Workers(tokenizer, n_jobs)
+    workers = _start_workers(tokenizer, n_jobs)
+    if workers is None:
+        yield None
+        return
     try:
         yield workers
+    except KeyboardInterrupt:
+        workers.terminate()
+        raise
     finally:
         workers.close()
 
 
 def in_background(tokenizer: Tokenizer, fn: Callable[..., None], *args: object) -> None:
     """``fn(*args)`` in a started worker for ``tokenizer``, finished before its workers
-    stop (``prestarted``'s block ends); here and now when none is started."""
+    stop (``prestarted``'s block ends); here and now when none is started (or they died)."""
     started = _ACTIVE.get(_key(tokenizer))
-    if started is None:
+    if started is None or not started.submit_background(fn, *args):
         fn(*args)
-    else:
-        started._background.append(started._pool.submit(_niced, fn, *args))
+
+
+def _start_workers(tokenizer: Tokenizer, n_jobs: int) -> Workers | None:
+    try:
+        return Workers(tokenizer, n_jobs)
+    except Exception as exc:  # e.g. no semaphores (a read-only /dev/shm): work here instead
+        log.warning("worker processes not started (%s); working in one process", exc)
+        return None
 
 
 def _niced(fn: Callable[..., None], *args: object) -> None:
