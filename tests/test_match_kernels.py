@@ -45,3 +45,22 @@ def test_shared_terms_match_reference(seed: int, ties: bool) -> None:
 def test_shared_terms_of_no_pairs() -> None:
     m = sp.csr_matrix(np.ones((2, 3), dtype=np.float32))
     assert shared_terms(m, m, np.zeros(0), np.zeros(0), 3, 5).shape == (0, 5)
+
+
+def test_ctrl_c_during_compiled_code_arrives_after_it() -> None:
+    """An interrupt reaching a Numba call would surface as a SystemError; it is held and
+    raised as a KeyboardInterrupt once the call is over."""
+    import signal
+
+    from fuzhi.match.kernels import interrupts_held
+
+    reached_end = False
+    with pytest.raises(KeyboardInterrupt), interrupts_held():
+        signal.raise_signal(signal.SIGINT)
+        for _ in range(1000):  # bytecode runs on: nothing raised in the block
+            pass
+        reached_end = True
+    assert reached_end
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    with interrupts_held():  # no interrupt, nothing raised
+        pass

@@ -24,6 +24,11 @@ beside the module (Numba's ``cache=True``), so only the first run after install 
 
 from __future__ import annotations
 
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numba
 import numpy as np
 import scipy.sparse as sp
@@ -227,10 +232,11 @@ def top_k_csr(
     numba.set_num_threads(threads)
     n_chunks = max(1, min(queries.shape[0], 16 * threads))
     mask = np.zeros(0, dtype=np.bool_) if common is None else np.asarray(common, dtype=np.bool_)
-    return _top_k(
-        *_parts(queries), *_parts(items_t), *_parts(items), mask, float(share),
-        float(max_skipped), max(k, pool), k, np.float32(min_score), n_chunks,
-    )  # fmt: skip
+    with interrupts_held():
+        return _top_k(
+            *_parts(queries), *_parts(items_t), *_parts(items), mask, float(share),
+            float(max_skipped), max(k, pool), k, np.float32(min_score), n_chunks,
+        )  # fmt: skip
 
 
 @njit(nogil=True, cache=True)
@@ -288,9 +294,32 @@ def shared_terms(
     pads): the rows' products over the first ``n_words`` columns, ties by lower column."""
     out = np.full((len(pair_d), n), -1, dtype=np.int64)
     if len(pair_d) and n > 0:
-        _shared_terms(
-            *_parts(demands), *_parts(achievements),
-            np.asarray(pair_d, dtype=np.int64), np.asarray(pair_a, dtype=np.int64),
-            n_words, n, out,
-        )  # fmt: skip
+        with interrupts_held():
+            _shared_terms(
+                *_parts(demands), *_parts(achievements),
+                np.asarray(pair_d, dtype=np.int64), np.asarray(pair_a, dtype=np.int64),
+                n_words, n, out,
+            )  # fmt: skip
     return out
+
+
+@contextmanager
+def interrupts_held() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) while compiled code runs: an interrupt that reaches a Numba
+    call surfaces as a SystemError from its dispatcher. Held, it is raised again as the
+    call returns (a block of queries, ~1 s at most), with the handler that was in place."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread handles signals
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous in (signal.SIG_IGN, None):
+        yield
+        return
+    caught: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught:
+            signal.raise_signal(signal.SIGINT)
