@@ -352,3 +352,34 @@ def test_terms_another_run_adds_meanwhile_get_ids_of_their_own(tmp_path: Path) -
     pending = ids.pending()
     assert pending[0] == ["乙", "丙"]
     cache.close()
+
+
+def _open_after(barrier: object, path: str, results: object) -> None:
+    logging.disable(logging.CRITICAL)
+    barrier.wait()  # type: ignore[attr-defined]
+    cache = count_cache.CountCache(Path(path))
+    results.put(cache.enabled)  # type: ignore[attr-defined]
+    cache.close()
+
+
+def test_two_runs_creating_the_cache_at_once_both_use_it(tmp_path: Path) -> None:
+    """Switching a new file to WAL can find it locked without SQLite waiting (one open in
+    six failed so, turning the cache off); the set-up is retried."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
+    opened = []
+    for attempt in range(10):
+        path = tmp_path / str(attempt) / "counts.sqlite"
+        path.parent.mkdir()
+        barrier, results = context.Barrier(2), context.Queue()
+        runs = [
+            context.Process(target=_open_after, args=(barrier, str(path), results))
+            for _ in range(2)
+        ]
+        for run in runs:
+            run.start()
+        for run in runs:
+            run.join(timeout=60)
+        opened += [results.get(timeout=10), results.get(timeout=10)]
+    assert opened == [True] * 20

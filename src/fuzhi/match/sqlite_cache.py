@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 _BATCH = 500  # values per ``IN (…)`` lookup
+_TIMEOUT = 10.0  # seconds a connection waits for another run's lock
 _WARNED: set[tuple[str, str]] = set()
 
 
@@ -31,14 +33,28 @@ class SqliteCache:
         self._db: sqlite3.Connection | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, timeout=10.0)
-            for pragma in (*self.pragmas, "journal_mode=WAL", "synchronous=NORMAL"):
-                self._db.execute(f"PRAGMA {pragma}")
-            with self._db:
-                for statement in self.schema:
-                    self._db.execute(statement)
+            self._db = sqlite3.connect(path, timeout=_TIMEOUT)
+            self._set_up()
         except (sqlite3.Error, OSError) as exc:
             self.disable(exc)
+
+    def _set_up(self) -> None:
+        """Pragmas and schema. Two runs creating the file at once can find it locked
+        without SQLite waiting (switching a new file to WAL): that is retried."""
+        assert self._db is not None
+        deadline = time.monotonic() + _TIMEOUT
+        while True:
+            try:
+                for pragma in (*self.pragmas, "journal_mode=WAL", "synchronous=NORMAL"):
+                    self._db.execute(f"PRAGMA {pragma}")
+                with self._db:
+                    for statement in self.schema:
+                        self._db.execute(statement)
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     @property
     def enabled(self) -> bool:
