@@ -181,8 +181,9 @@ def _start_workers(tokenizer: Tokenizer, n_jobs: int) -> Workers | None:
 
 def _niced(fn: Callable[..., None], *args: object) -> None:
     """``fn(*args)`` at a lower CPU priority: background work yields to the run's own."""
-    with contextlib.suppress(OSError):
-        os.nice(10)
+    if hasattr(os, "nice"):  # not on Windows
+        with contextlib.suppress(OSError):
+            os.nice(10)
     fn(*args)
 
 
