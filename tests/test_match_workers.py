@@ -254,3 +254,28 @@ def test_workers_start_early_only_for_a_large_file_read_afresh(
     again, _ = pipeline.match_files(job)  # the library cache hits: no workers
     assert made == started
     assert first.frames()[0].equals(again.frames()[0])
+
+
+def test_a_second_count_waits_for_the_first_ones_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``fuzhi match --dedupe`` counts the achievements twice in one run: the second count
+    finds the rows the first one's background store was writing, instead of counting
+    again."""
+    cache = tmp_path / "cache"
+    reference = fit(tmp_path / "fresh")
+    monkeypatch.setattr(terms, "_store", _slow_store)
+    tokenizer = Tokenizer(TextOptions().tokenizer_config(), cache_dir=cache)
+    with workers.session(), workers.prestarted(tokenizer):
+        assert_same(fit(cache), reference)  # stored in a worker, slowly
+        folded = record_folding(monkeypatch)
+        assert_same(fit(cache), reference)
+        assert folded == []
+
+
+def _slow_store(*args: object) -> None:
+    time.sleep(1.0)
+    _real_store(*args)  # type: ignore[arg-type]
+
+
+_real_store = terms._store

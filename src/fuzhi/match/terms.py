@@ -97,6 +97,7 @@ def count_terms(
     keys: list[bytes] = []
     for docs, field_weights in libraries:
         keys += doc_keys(docs, field_weights, tokenizer.version, n)
+    workers.settle(tokenizer)  # an earlier count's rows may still be being stored
     cache = CountCache(tokenizer.cache_dir / "counts.sqlite")
     fresh_rows: dict[bytes, Row] = {}
     tokens: dict[bytes, str] = {}  # segmented texts the token cache lacked

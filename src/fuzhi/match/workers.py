@@ -67,15 +67,20 @@ class Workers:
             return False
         return True
 
+    def settle(self) -> None:
+        """Wait for the background jobs queued so far (a failed one is logged)."""
+        while self._background:
+            job = self._background.pop(0)
+            try:
+                job.result()
+            except Exception as exc:  # a background job only ever stores caches
+                log.warning("background job in a worker failed: %s", exc)
+
     def close(self) -> None:
-        """Wait for background jobs (a failed one is logged), then stop the workers; if the
-        wait is interrupted (Ctrl-C), stop them at once, so none outlives the run."""
+        """Wait for background jobs, then stop the workers; if the wait is interrupted
+        (Ctrl-C), stop them at once, so none outlives the run."""
         try:
-            for job in self._background:
-                try:
-                    job.result()
-                except Exception as exc:  # a background job only ever stores caches
-                    log.warning("background job in a worker failed: %s", exc)
+            self.settle()
         except BaseException:
             self.terminate()
             raise
@@ -169,6 +174,15 @@ def in_background(tokenizer: Tokenizer, fn: Callable[..., None], *args: object) 
     started = _ACTIVE.get(_key(tokenizer))
     if started is None or not started.submit_background(fn, *args):
         fn(*args)
+
+
+def settle(tokenizer: Tokenizer) -> None:
+    """Wait for the background jobs of the started workers for ``tokenizer``: what they
+    store, the caller is about to read (e.g. ``fuzhi match --dedupe`` counts the same
+    achievements twice)."""
+    started = _ACTIVE.get(_key(tokenizer))
+    if started is not None:
+        started.settle()
 
 
 def _start_workers(tokenizer: Tokenizer, n_jobs: int) -> Workers | None:
