@@ -26,6 +26,20 @@ def in_workers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(count_cache, "_STORE_BATCH", 5)
 
 
+@pytest.fixture
+def workers_made(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The ``n_jobs`` of every ``Workers`` started from now on."""
+    made: list[int] = []
+    real = workers.Workers.__init__
+
+    def counting(self: workers.Workers, tok: Tokenizer, n_jobs: int) -> None:
+        made.append(n_jobs)
+        real(self, tok, n_jobs)
+
+    monkeypatch.setattr(workers.Workers, "__init__", counting)
+    return made
+
+
 def stored_docs(cache: Path) -> int:
     with sqlite3.connect(cache / "counts.sqlite") as db:
         (n,) = db.execute("SELECT count(*) FROM docs").fetchone()
@@ -56,23 +70,16 @@ def test_partly_warm_run_in_workers(
 
 
 def test_started_workers_are_used_and_store_in_the_background(
-    tmp_path: Path, in_workers: None, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, in_workers: None, monkeypatch: pytest.MonkeyPatch, workers_made: list[int]
 ) -> None:
     cache = tmp_path / "cache"
     reference = fit(tmp_path / "fresh")
+    workers_made.clear()  # the reference's own
     tokenizer = Tokenizer(TextOptions().tokenizer_config(), cache_dir=cache)
-    made: list[int] = []
-    real = workers.Workers.__init__
-
-    def counting(self: workers.Workers, tok: Tokenizer, n_jobs: int) -> None:
-        made.append(n_jobs)
-        real(self, tok, n_jobs)
-
-    monkeypatch.setattr(workers.Workers, "__init__", counting)
     with workers.prestarted(tokenizer):
         assert_same(fit(cache), reference)
         assert_same(fit(tmp_path / "other"), reference)  # another cache: workers of its own
-    assert made == [2, 2]  # the started ones served the first fit
+    assert workers_made == [2, 2]  # the started ones served the first fit
     assert stored_docs(cache) > 0  # stored by a worker before the block ended
     folded = record_folding(monkeypatch)
     assert_same(fit(cache), reference)
@@ -232,27 +239,23 @@ def _write_pid(path: str) -> None:
 
 @pytest.mark.parametrize(("threshold", "started"), [(10**12, []), (0, [2])])
 def test_workers_start_early_only_for_a_large_file_read_afresh(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, threshold: int, started: list[int]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    workers_made: list[int],
+    threshold: int,
+    started: list[int],
 ) -> None:
     from fuzhi import pipeline
 
     examples = Path(__file__).resolve().parents[1] / "examples"
-    made: list[int] = []
-    real = workers.Workers.__init__
-
-    def counting(self: workers.Workers, tok: Tokenizer, n_jobs: int) -> None:
-        made.append(n_jobs)
-        real(self, tok, n_jobs)
-
-    monkeypatch.setattr(workers.Workers, "__init__", counting)
     monkeypatch.setattr(pipeline, "_PRESTART_MIN_BYTES", threshold)
     job = pipeline.MatchJob(
         examples / "achievements.xlsx", examples / "demands.xlsx", cache_dir=tmp_path
     )
     first, _ = pipeline.match_files(job)
-    assert made == started
+    assert workers_made == started
     again, _ = pipeline.match_files(job)  # the library cache hits: no workers
-    assert made == started
+    assert workers_made == started
     assert first.frames()[0].equals(again.frames()[0])
 
 
