@@ -125,18 +125,10 @@ class CountCache(SqliteCache):
         return ids[len(codes) :], ids[: len(codes)]
 
     def put_many(self, rows: Mapping[bytes, Row]) -> None:
-        """Store documents' rows, replacing any stored under the same keys (in key order,
-        which keeps inserting cheap)."""
-        if self._db is None or not rows:
-            return
-        try:
-            with self._db:
-                self._db.executemany(
-                    "INSERT OR REPLACE INTO docs (key, n, ids, weights) VALUES (?, ?, ?, ?)",
-                    ((k, *rows[k]) for k in sorted(rows)),
-                )
-        except sqlite3.Error as exc:
-            self.disable(exc)
+        """Store documents' rows, replacing any stored under the same keys."""
+        self.insert_many(
+            "INSERT OR REPLACE INTO docs (key, n, ids, weights) VALUES (?, ?, ?, ?)", rows
+        )
 
 
 def encode_rows(ids: np.ndarray, weights: np.ndarray, indptr: np.ndarray) -> list[Row]:
