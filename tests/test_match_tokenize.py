@@ -11,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fuzhi.errors import InputError
-from fuzhi.match import tokenize as tk
 from fuzhi.match.token_cache import default_cache_dir
 from fuzhi.match.tokenize import Tokenizer, TokenizerConfig, normalize_text
 
@@ -119,17 +118,6 @@ def test_damaged_cache_row_is_segmented_again(tmp_path: Path) -> None:
         db.execute("UPDATE tokens SET tokens = ?", (b"\xff\x00",))  # a blob, not text
     db.close()
     assert Tokenizer(cache_dir=tmp_path).tokenize_many(["边缘计算平台"]) == [["边缘计算", "平台"]]
-
-
-@pytest.mark.parametrize("engine", ["jieba", "auto"])
-def test_parallel_tokenisation_matches(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: tk.Engine
-) -> None:
-    monkeypatch.setattr(tk, "_PARALLEL_MIN_TEXTS", 2)
-    texts = ["工业互联网平台", "数字孪生车间", "碳纤维复合材料的制备", "边缘计算"]
-    tok = Tokenizer(cache_dir=tmp_path, engine=engine)
-    serial = [tok.tokenize(t) for t in texts]  # no token cache involved
-    assert tok.tokenize_many(texts, n_jobs=2) == serial
 
 
 def test_fold_many_is_fold(tokenizer: Tokenizer) -> None:

@@ -9,9 +9,11 @@ import sqlite3
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from fuzhi.match import count_cache, terms, workers
+from fuzhi.match.segmenter import Engine
 from fuzhi.match.text import TextOptions
 from fuzhi.match.tokenize import Tokenizer
 from test_match_count_cache import ACHIEVEMENTS, DEMANDS, assert_same, fit, record_folding
@@ -114,9 +116,9 @@ def test_tokens_are_stored_for_runs_that_count_differently(
     segmented: list[str] = []
     join_many = Tokenizer._join_many
 
-    def recording(self: Tokenizer, folded: list[str], *args: object) -> list[str]:
+    def recording(self: Tokenizer, folded: list[str]) -> list[str]:
         segmented.extend(folded)
-        return join_many(self, folded, *args)  # type: ignore[arg-type]
+        return join_many(self, folded)
 
     monkeypatch.setattr(Tokenizer, "_join_many", recording)
     reweighted = TextOptions(field_weights=(("title", 2.0), ("description", 1.0)))
@@ -282,3 +284,22 @@ def _slow_store(*args: object) -> None:
 
 
 _real_store = terms._store
+
+
+@pytest.mark.parametrize("engine", ["jieba", "auto"])
+def test_workers_count_as_this_process_does_with_either_segmenter(
+    tmp_path: Path, engine: Engine
+) -> None:
+    """The workers' tokenizer arrives without its segmenter and builds its own (jieba's or
+    rjieba's): a chunk counted there equals the chunk counted here."""
+    tokenizer = Tokenizer(cache_dir=tmp_path, engine=engine)
+    texts = ["工业互联网平台", "数字孪生车间", "碳纤维复合材料的制备", "边缘计算", "il-6 检测"] * 3
+    task = (texts, np.arange(len(texts)) // 2, np.ones(len(texts), np.float32), 8, 2)
+    here, _ = terms.count_texts(Tokenizer(cache_dir=tmp_path / "here", engine=engine), *task)
+    pool = workers.Workers(tokenizer, 2)
+    try:
+        ((there, fresh),) = pool.map(terms._count_in_worker, [task])
+    finally:
+        pool.close()
+    assert there.words == here.words and np.array_equal(there.grams, here.grams)
+    assert (there.matrix != here.matrix).nnz == 0 and len(fresh) == len(set(texts))

@@ -242,7 +242,7 @@ def count_texts(
     the tokens the cache lacked, to store later."""
     folded = tokenizer.fold_many(texts)
     fresh: dict[bytes, str] = {}
-    tokens = tokenizer.tokens_joined(folded, n_jobs=1, fresh_out=fresh)
+    tokens = tokenizer.tokens_joined(folded, fresh_out=fresh)
     return _count_chunk(folded, tokens, rows, weights, n_rows, n), fresh
 
 

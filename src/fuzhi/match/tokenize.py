@@ -25,17 +25,13 @@ from typing import Any
 import numpy as np
 
 from fuzhi.errors import InputError
-from fuzhi.match import workers
 from fuzhi.match.segmenter import DictEntry, Engine, build_segmenter
 from fuzhi.match.token_cache import TokenCache, default_cache_dir
-
-Progress = Callable[[str, int, int], None]
 
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff"
 # A Han run, or a word of letters/digits that may hold inner '-' or '.' (il-6, gc-ms, 3.5).
 _PIECES = re.compile(rf"(?P<han>[{_HAN}]+)|(?P<word>[^\W_{_HAN}]+(?:[-.][^\W_{_HAN}]+)*)")
 _NUMBER = re.compile(r"^[\d.\-]+$")
-_PARALLEL_MIN_TEXTS = 20_000
 _FOLD_BATCH = 50_000
 # Bumped whenever the segmentation rules in this module change, so cached tokens are rebuilt.
 _RULES_VERSION = "1"
@@ -247,30 +243,21 @@ class Tokenizer:
                     folded[lo + i] = str(_t2s().convert(folded[lo + i]))
         return folded
 
-    def tokenize_many(
-        self, texts: Sequence[str], *, progress: Progress | None = None, n_jobs: int = 2
-    ) -> list[list[str]]:
+    def tokenize_many(self, texts: Sequence[str]) -> list[list[str]]:
         """Tokens of many texts, served from the token cache where possible."""
-        return self.tokenize_folded(self.fold_many(texts), progress=progress, n_jobs=n_jobs)
+        return self.tokenize_folded(self.fold_many(texts))
 
-    def tokenize_folded(
-        self, folded: Sequence[str], *, progress: Progress | None = None, n_jobs: int = 2
-    ) -> list[list[str]]:
+    def tokenize_folded(self, folded: Sequence[str]) -> list[list[str]]:
         """Like ``tokenize_many`` for texts already passed through ``fold``."""
-        joined = self.tokens_joined(folded, progress=progress, n_jobs=n_jobs)
-        return [s.split(" ") if s else [] for s in joined]
+        return [s.split(" ") if s else [] for s in self.tokens_joined(folded)]
 
     def tokens_joined(
-        self,
-        folded: Sequence[str],
-        *,
-        progress: Progress | None = None,
-        n_jobs: int = 2,
-        fresh_out: dict[bytes, str] | None = None,
+        self, folded: Sequence[str], *, fresh_out: dict[bytes, str] | None = None
     ) -> list[str]:
         """Each folded text's tokens joined by spaces (the cached form): one cache read, and
-        only texts missing from it are segmented (in ``n_jobs`` processes when many). Those
-        are stored in the token cache, or added to ``fresh_out`` for the caller to store."""
+        only texts missing from it are segmented. Those are stored in the token cache, or
+        added to ``fresh_out`` for the caller to store. (Many texts are segmented in worker
+        processes a chunk at a time: ``fuzhi.match.terms``.)"""
         cache = TokenCache(self.cache_dir / "tokens.sqlite")
         keys = [self._key(f) for f in folded]
         found = cache.get_many(keys)
@@ -278,41 +265,17 @@ class Tokenizer:
         for key, text in zip(keys, folded, strict=True):
             if text and key not in found:
                 todo[key] = text
-        total, done = len(folded), len(folded) - len(todo)
-        if progress:
-            progress("tokenize", done, total)
-        joined = self._join_many(list(todo.values()), n_jobs, progress, done, total)
-        fresh = dict(zip(todo, joined, strict=True))
+        fresh = dict(zip(todo, self._join_many(list(todo.values())), strict=True))
         if fresh_out is None:
             cache.put_many(fresh)
         else:
             fresh_out.update(fresh)
         cache.close()
         found.update(fresh)
-        if progress:
-            progress("tokenize", total, total)
         return [found[k] if f else "" for k, f in zip(keys, folded, strict=True)]
 
     def _key(self, folded: str) -> bytes:
         return hashlib.blake2b(f"{self.version}\0{folded}".encode(), digest_size=16).digest()
 
-    def _join_many(
-        self, folded: list[str], n_jobs: int, progress: Progress | None, done: int, total: int
-    ) -> list[str]:
-        if n_jobs > 1 and len(folded) >= _PARALLEL_MIN_TEXTS:
-            chunk = -(-len(folded) // (4 * n_jobs))
-            parts = [folded[i : i + chunk] for i in range(0, len(folded), chunk)]
-            out: list[str] = []
-            with workers.pool(self, n_jobs) as pool:
-                if pool is not None:
-                    for part in pool.map(_work, parts):
-                        out.extend(part)
-                        if progress:
-                            progress("tokenize", done + len(out), total)
-                    return out
+    def _join_many(self, folded: list[str]) -> list[str]:
         return [" ".join(self._tokens(f)) for f in folded]
-
-
-def _work(texts: list[str]) -> list[str]:
-    tokenizer = workers.tokenizer()
-    return [" ".join(tokenizer._tokens(t)) for t in texts]
