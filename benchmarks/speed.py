@@ -160,6 +160,9 @@ def generate(size: str, out: Path, seed: int) -> tuple[Path, Path]:
 
 def child_fuzhi(a_path: str, d_path: str, out: str) -> dict[str, float]:
     """The real pipeline; returns stage timings (seconds)."""
+    from fuzhi.process import batch_gc
+
+    batch_gc()  # as the `fuzhi` command's entry point does
     from fuzhi.match import workers
     from fuzhi.match.engine import MatchOptions
     from fuzhi.pipeline import MatchJob, match_files

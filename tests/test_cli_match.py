@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
@@ -230,6 +231,31 @@ def test_process_exit_keeps_output_and_exit_codes(
     assert "nope.xlsx" in missing.stderr and "Traceback" not in missing.stderr
     usage = subprocess.run([*base[:4], "-k", "0"], capture_output=True, timeout=120)
     assert usage.returncode == ExitCode.USAGE
+
+
+def test_entry_point_collects_garbage_less_often(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``fuzhi`` raises the youngest generation's threshold before running the command."""
+    import fuzhi.cli
+    from fuzhi.process import BATCH_GC_THRESHOLD
+
+    seen: list[tuple[tuple[int, int, int], object]] = []
+
+    class Left(Exception):
+        pass
+
+    def leave(code: object) -> None:
+        seen.append((gc.get_threshold(), code))
+        raise Left
+
+    before = gc.get_threshold()
+    monkeypatch.setattr(fuzhi.cli, "exit_now", leave)
+    monkeypatch.setattr(sys, "argv", ["fuzhi", "--version"])
+    try:
+        with pytest.raises(Left):
+            fuzhi.cli.main()
+    finally:
+        gc.set_threshold(*before)
+    assert seen == [((BATCH_GC_THRESHOLD, *before[1:]), 0)]
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")

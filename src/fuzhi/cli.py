@@ -18,7 +18,7 @@ from typer.core import TyperGroup
 
 from fuzhi import __version__
 from fuzhi.errors import ExitCode, FuzhiError
-from fuzhi.process import exit_now
+from fuzhi.process import batch_gc, exit_now
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok · 1 unexpected error · 2 usage error · 3 input problems "
@@ -112,6 +112,7 @@ _register()
 
 def main() -> NoReturn:
     """Console-script entry point: run the command, then leave at once (``exit_now``)."""
+    batch_gc()
     try:
         app(prog_name="fuzhi")
         code: int | str | None = 0

@@ -1,12 +1,25 @@
-"""How a fuzhi process ends."""
+"""How a fuzhi process runs and ends: garbage collection tuned for a batch run, and a fast exit."""
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import sys
 from typing import NoReturn
+
+# A collection of the youngest generation after 10,000 new container objects instead of 700:
+# reading, counting and writing a 10k library makes millions of short-lived lists, tuples
+# and dicts, and with the default the collector ran ~450 times and took ~0.26 s of a ~3.7 s
+# match, against ~0.12 s with this (docs/benchmarks.md). The older generations keep theirs.
+BATCH_GC_THRESHOLD = 10_000
+
+
+def batch_gc() -> None:
+    """Collect garbage less often, as suits one short batch run (``fuzhi``'s entry point)."""
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(BATCH_GC_THRESHOLD, older, oldest)
 
 
 def exit_now(code: int | str | None) -> NoReturn:
