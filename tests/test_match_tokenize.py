@@ -133,6 +133,70 @@ def test_tokens_are_clean_for_any_text(tokenizer: Tokenizer, text: str) -> None:
         assert token not in tokenizer.stopwords
 
 
+@pytest.fixture(scope="module")
+def jieba_tokenizer(tmp_path_factory: pytest.TempPathFactory) -> Tokenizer:
+    return Tokenizer(cache_dir=tmp_path_factory.mktemp("jieba-cache"), engine="jieba")
+
+
+_AWKWARD = [
+    "AI芯片 il-6水平\r\n3.5g",  # words next to Han, inner '-' and '.', a Windows line break
+    "\x00数字\x00孪生\r",  # the character batches use for words, in the text itself
+    "",
+    "  \n\t",
+    "，。、",
+    "㐀㐁数字 孪生2023年ai",  # CJK extension A, outside jieba's own Han range
+    "本发明公开了一种用于 the 2023 年的方法，有限公司",  # stop words and numbers
+    "锂电池回收 ＡＩ 人工智能",  # synonyms, full width
+    "x",
+]
+
+
+@pytest.mark.parametrize("engine", ["jieba", "rjieba"])
+def test_batch_segmenting_gives_each_texts_own_tokens(
+    engine: str, tokenizer: Tokenizer, jieba_tokenizer: Tokenizer
+) -> None:
+    """Many texts are segmented in one call with words masked out (``_join_many``); each
+    text must get exactly the tokens it gets alone, in order."""
+    if engine == "rjieba" and importlib.util.find_spec("rjieba") is None:
+        pytest.skip("rjieba not installed")
+    tok = jieba_tokenizer if engine == "jieba" else tokenizer
+    texts = list(_AWKWARD)
+    if BENCH.exists():
+        import pandas as pd
+
+        a = pd.read_excel(BENCH / "achievements.xlsx", engine="calamine", dtype=str).fillna("")
+        texts += [*a["成果名称"][:200], *a["成果简介"][:100], *a["关键词"][:200]]
+    folded = tok.fold_many(texts)
+    alone = [" ".join(tok._tokens(f)) for f in folded]
+    assert tok._join_many(folded) == alone
+    assert any(" " in joined for joined in alone)  # real texts, not only empty ones
+
+
+@given(texts=st.lists(st.text(max_size=40), max_size=8))
+@settings(max_examples=80, deadline=None)
+def test_batch_segmenting_any_text(tokenizer: Tokenizer, texts: list[str]) -> None:
+    folded = tokenizer.fold_many(texts)
+    assert tokenizer._join_many(folded) == [" ".join(tokenizer._tokens(f)) for f in folded]
+
+
+def test_batches_split_by_length(tokenizer: Tokenizer, monkeypatch: pytest.MonkeyPatch) -> None:
+    import fuzhi.match.tokenize as module
+
+    folded = tokenizer.fold_many(["数字孪生平台", "边缘计算 ai", "", "工业互联网"] * 5)
+    whole = tokenizer._join_many(folded)
+    monkeypatch.setattr(module, "_SEGMENT_BATCH", 8)  # a few texts per segmenter call
+    calls: list[int] = []
+    batch = Tokenizer._join_batch
+
+    def counted(self: Tokenizer, part: list[str]) -> list[str]:
+        calls.append(len(part))
+        return batch(self, part)
+
+    monkeypatch.setattr(Tokenizer, "_join_batch", counted)
+    assert tokenizer._join_many(folded) == whole
+    assert len(calls) > 3 and sum(calls) == len(folded)
+
+
 @pytest.mark.skipif(importlib.util.find_spec("rjieba") is None, reason="rjieba not installed")
 @pytest.mark.skipif(not BENCH.exists(), reason="csl-dev benchmark not present")
 def test_rjieba_identical_to_jieba_on_benchmark(tmp_path: Path) -> None:

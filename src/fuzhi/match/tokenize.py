@@ -19,10 +19,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from fuzhi.errors import InputError
 from fuzhi.match.segmenter import DictEntry, Engine, build_segmenter
@@ -31,8 +33,16 @@ from fuzhi.match.token_cache import TokenCache, default_cache_dir
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff"
 # A Han run, or a word of letters/digits that may hold inner '-' or '.' (il-6, gc-ms, 3.5).
 _PIECES = re.compile(rf"(?P<han>[{_HAN}]+)|(?P<word>[^\W_{_HAN}]+(?:[-.][^\W_{_HAN}]+)*)")
+_WORD = re.compile(rf"[^\W_{_HAN}]+(?:[-.][^\W_{_HAN}]+)*")  # _PIECES' words alone
 _NUMBER = re.compile(r"^[\d.\-]+$")
 _FOLD_BATCH = 50_000
+# Batch segmentation (``Tokenizer._join_many``): each word becomes this character, which
+# both engines cut off as a token of its own; anything else neither Han nor a word becomes
+# a space, and texts are joined by newlines. Spaces and newlines split what jieba and
+# jieba-rs segment, so every Han run is cut exactly as when it is segmented alone.
+_SLOT = "\x00"
+_GAP = re.compile(rf"[^{_HAN}{_SLOT}]+")
+_SEGMENT_BATCH = 1_000_000  # characters per segmenter call: bounds the tokens held at once
 # Bumped whenever the segmentation rules in this module change, so cached tokens are rebuilt.
 _RULES_VERSION = "1"
 
@@ -278,4 +288,51 @@ class Tokenizer:
         return hashlib.blake2b(f"{self.version}\0{folded}".encode(), digest_size=16).digest()
 
     def _join_many(self, folded: list[str]) -> list[str]:
-        return [" ".join(self._tokens(f)) for f in folded]
+        """``" ".join(self._tokens(f))`` of each text, for many texts at once: one segmenter
+        call per batch of texts, and synonyms, stop words and numbers resolved once per
+        distinct token in NumPy instead of once per token (~1.5x faster on 10k achievements;
+        ``tests/test_match_tokenize.py`` checks that both give the same tokens)."""
+        out: list[str] = []
+        lo = 0
+        while lo < len(folded):
+            hi, size = lo, 0
+            while hi < len(folded) and (hi == lo or size + len(folded[hi]) <= _SEGMENT_BATCH):
+                size += len(folded[hi]) + 1
+                hi += 1
+            out += self._join_batch(folded[lo:hi])
+            lo = hi
+        return out
+
+    def _join_batch(self, folded: list[str]) -> list[str]:
+        words = [w for f in folded for w in _WORD.findall(f)]
+        masked = "\n".join(_GAP.sub(" ", _WORD.sub(_SLOT, f.replace(_SLOT, " "))) for f in folded)
+        codes, distinct = pd.factorize(_objects(self.segmenter()(masked + "\n")))
+        vocabulary = distinct.tolist()
+        marks = {token: i for i, token in enumerate(vocabulary) if token in (_SLOT, "\n")}
+        slots = np.flatnonzero(codes == marks.get(_SLOT, -1))
+        if len(slots) != len(words):  # cannot happen with either engine; never guess
+            return [" ".join(self._tokens(f)) for f in folded]
+        if words:  # the slots take the words, in order
+            word_codes, word_vocabulary = pd.factorize(_objects(words))
+            codes[slots] = len(vocabulary) + word_codes
+            vocabulary += word_vocabulary.tolist()
+        canonical, stop, numbers = self.canonical, self.stopwords, self.config.drop_numbers
+        mapped = np.empty(len(vocabulary), dtype=object)
+        keep = np.zeros(len(vocabulary), dtype=bool)
+        for i, token in enumerate(vocabulary):
+            if token != _SLOT and not token.isspace():
+                word = canonical.get(token, token)
+                mapped[i] = word
+                keep[i] = word not in stop and not (numbers and _NUMBER.match(word))
+        ends = np.flatnonzero(codes == marks["\n"])  # one per text
+        kept = np.flatnonzero(keep[codes])
+        bounds = np.concatenate([[0], np.searchsorted(kept, ends)]).tolist()
+        flat = mapped[codes[kept]].tolist()
+        return [" ".join(flat[a:b]) for a, b in pairwise(bounds)]
+
+
+def _objects(items: list[str]) -> np.ndarray:
+    """A list of strings as a NumPy object array (never a fixed-width string array)."""
+    array = np.empty(len(items), dtype=object)
+    array[:] = items
+    return array
