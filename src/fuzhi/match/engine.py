@@ -26,6 +26,7 @@ from fuzhi.match.factors import (
     factor_arrays,
 )
 from fuzhi.match.text import TextModel, TextOptions, TextVectors, text_top_k
+from fuzhi.process import Background
 from fuzhi.regions import matches_region, parse_places
 from fuzhi.schema import TEXT_FIELDS, Kind
 
@@ -130,6 +131,20 @@ def _side(records: pd.DataFrame, money_col: str, vocabs: dict[str, dict[str, int
     )
 
 
+def _sides(
+    demands: pd.DataFrame, achievements: pd.DataFrame
+) -> tuple[SideArrays, SideArrays, np.ndarray, np.ndarray]:
+    """Both libraries' factor arrays, and the field and industry agreement matrices."""
+    vocabs: dict[str, dict[str, int]] = {
+        k: {} for k in ("province", "group", "field_d", "field_a", "industry_d", "industry_a")
+    }
+    d_side = _side(demands, "budget", vocabs)
+    a_side = _side(achievements, "price", vocabs)
+    agree_field = agreement_matrix(vocabs["field_d"], vocabs["field_a"])
+    agree_industry = agreement_matrix(vocabs["industry_d"], vocabs["industry_a"])
+    return d_side, a_side, agree_field, agree_industry
+
+
 def _id_mask(records: pd.DataFrame, ids: Collection[str] | None) -> np.ndarray | None:
     if ids is None:
         return None
@@ -224,6 +239,9 @@ def match_libraries(
     achievements = achievements.sort_values("id", kind="stable").reset_index(drop=True)
     demands = demands.sort_values("id", kind="stable").reset_index(drop=True)
     a_docs, d_docs = documents(achievements, Kind.ACHIEVEMENTS), documents(demands, Kind.DEMANDS)
+    # The structured factors (places parsed, codes made) meanwhile, on a thread: a cold run
+    # spends the counting waiting for its worker processes, so they cost it nothing there.
+    sides = Background("fuzhi-factors", _sides, demands, achievements)
     if model is None:
         model, a_vec, d_vec = TextModel.fit_transform(
             a_docs, d_docs, options.text, cache_dir=cache_dir, progress=progress
@@ -233,14 +251,7 @@ def match_libraries(
     d_only = _id_mask(demands, only_demands)
     a_only = _id_mask(achievements, only_achievements)
     timings["vectorise"] = time.perf_counter() - start
-
-    vocabs: dict[str, dict[str, int]] = {
-        k: {} for k in ("province", "group", "field_d", "field_a", "industry_d", "industry_a")
-    }
-    d_side = _side(demands, "budget", vocabs)
-    a_side = _side(achievements, "price", vocabs)
-    agree_field = agreement_matrix(vocabs["field_d"], vocabs["field_a"])
-    agree_industry = agreement_matrix(vocabs["industry_d"], vocabs["industry_a"])
+    d_side, a_side, agree_field, agree_industry = sides.result()
 
     def run(direction: Direction) -> pd.DataFrame:
         t0 = time.perf_counter()
