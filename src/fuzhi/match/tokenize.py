@@ -290,8 +290,9 @@ class Tokenizer:
     def _join_many(self, folded: list[str]) -> list[str]:
         """``" ".join(self._tokens(f))`` of each text, for many texts at once: one segmenter
         call per batch of texts, and synonyms, stop words and numbers resolved once per
-        distinct token in NumPy instead of once per token (~1.5x faster on 10k achievements;
-        ``tests/test_match_tokenize.py`` checks that both give the same tokens)."""
+        distinct token in NumPy instead of once per token: 0.165 s against 0.195 s for the
+        8,000 texts of 2,000 benchmark achievements. ``tests/test_match_tokenize.py`` checks
+        that both give the same tokens."""
         out: list[str] = []
         lo = 0
         while lo < len(folded):
