@@ -303,3 +303,26 @@ def test_workers_count_as_this_process_does_with_either_segmenter(
         pool.close()
     assert there.words == here.words and np.array_equal(there.grams, here.grams)
     assert (there.matrix != here.matrix).nnz == 0 and len(fresh) == len(set(texts))
+
+
+def test_workers_that_cannot_build_their_segmenter_leave_the_work_here(
+    tmp_path: Path,
+    in_workers: None,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A worker's start-up fails (say, out of memory building the segmenter): the pool is
+    broken before any chunk is handed out, and counting happens here."""
+    reference = fit(tmp_path / "fresh")
+    monkeypatch.setattr(workers, "_start", _cannot_start)
+    cache = tmp_path / "cache"
+    tokenizer = Tokenizer(TextOptions().tokenizer_config(), cache_dir=cache)
+    with caplog.at_level("WARNING"), workers.session(), workers.prestarted(tokenizer):
+        time.sleep(0.5)  # the workers have failed by now
+        assert_same(fit(cache), reference)
+    assert "counting the rest in this process" in caplog.text
+    assert stored_docs(cache) > 0
+
+
+def _cannot_start(tok: Tokenizer) -> None:
+    raise MemoryError("segmenter")

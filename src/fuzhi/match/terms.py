@@ -195,7 +195,7 @@ def _count_missing(
     with ExitStack() as stack:
         pool = stack.enter_context(workers.pool(tokenizer, _N_JOBS)) if parallel else None
         if pool is not None:
-            parts = _surviving(pool.map(_count_in_worker, tasks), tokenizer, tasks)
+            parts = _surviving(pool, tokenizer, tasks)
             prepare_kernels()  # this process mostly waits from here: load top-k's kernels
         else:
             parts = (count_texts(tokenizer, *task) for task in tasks)
@@ -212,15 +212,14 @@ def _count_missing(
 
 
 def _surviving(
-    results: Iterator[tuple[TermCounts, dict[bytes, str]]],
-    tokenizer: Tokenizer,
-    tasks: list[_Task],
+    pool: workers.Workers, tokenizer: Tokenizer, tasks: list[_Task]
 ) -> Iterator[tuple[TermCounts, dict[bytes, str]]]:
-    """The workers' results in order; if a worker dies (e.g. killed for memory), the tasks
-    not yet done are counted here instead."""
+    """The workers' results in order; if a worker dies (e.g. killed for memory) or could
+    not start (handing out the tasks then fails), the tasks not yet done are counted here
+    instead."""
     done = 0
     try:
-        for result in results:
+        for result in pool.map(_count_in_worker, tasks):
             yield result
             done += 1
     except BrokenExecutor as exc:
