@@ -12,7 +12,13 @@ from hypothesis import strategies as st
 
 from fuzhi.errors import InputError
 from fuzhi.match.token_cache import default_cache_dir
-from fuzhi.match.tokenize import Tokenizer, TokenizerConfig, normalize_text
+from fuzhi.match.tokenize import (
+    Segmented,
+    Tokenizer,
+    TokenizerConfig,
+    normalize_text,
+    store_tokens,
+)
 
 BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench" / "csl-dev"
 
@@ -84,12 +90,38 @@ def test_cache_hit_skips_segmentation(tmp_path: Path, monkeypatch: pytest.Monkey
     first = Tokenizer(cache_dir=tmp_path).tokenize_many(texts)
     assert first[2] == [] and first[0] == first[3]
 
-    def fail(*args: object, **kwargs: object) -> list[str]:
-        assert not args[1], "cache should have served every text"
-        return []
+    def fail(*args: object, **kwargs: object) -> None:
+        raise AssertionError("cache should have served every text")
 
-    monkeypatch.setattr(Tokenizer, "_join_many", fail)
+    monkeypatch.setattr(Tokenizer, "_segment_batch", fail)
     assert Tokenizer(cache_dir=tmp_path).tokenize_many(texts) == first
+
+
+def test_tokens_from_cache_and_fresh_keep_each_texts_order(tmp_path: Path) -> None:
+    """A chunk mixes cached texts, new ones, repeats and empty ones: each text gets its own
+    tokens, and each new text is segmented (and handed back to store) once."""
+    tok = Tokenizer(cache_dir=tmp_path)
+    texts = ["数字孪生工厂", "边缘计算网关", "", "数字孪生工厂", "AI芯片 il-6", "制造业", "制造业"]
+    folded = tok.fold_many(texts)
+    alone = [" ".join(tok._tokens(f)) for f in folded]
+    assert tok.tokens_joined(folded[:2]) == alone[:2]  # now cached
+    tokens, (keys, fresh) = tok.tokens(folded)
+    assert tokens.joined() == alone
+    assert len(keys) == 2 and fresh.joined() == [alone[4], alone[5]]
+    assert tokens.text_of_tokens().tolist() == [
+        i for i, joined in enumerate(alone) for _ in (joined.split(" ") if joined else [])
+    ]
+    store_tokens(tmp_path / "tokens.sqlite", [(keys, fresh)])
+    again, (none, _) = tok.tokens(folded)
+    assert none == [] and again.joined() == alone
+
+
+def test_segmented_take_and_merge() -> None:
+    seg = Segmented.of_joined(["a b", "", "c a", "d"])
+    assert seg.take([2, 0, 2]).joined() == ["c a", "a b", "c a"]
+    other = Segmented.of_joined(["x", "b y"])
+    merged = Segmented.merge([(seg.take([0, 3]), [1, 4]), (other, [0, 2])], 6)
+    assert merged.joined() == ["x", "a b", "b y", "", "d", ""]
 
 
 def test_cache_invalidated_when_dictionary_changes(tmp_path: Path) -> None:
@@ -186,13 +218,13 @@ def test_batches_split_by_length(tokenizer: Tokenizer, monkeypatch: pytest.Monke
     whole = tokenizer._join_many(folded)
     monkeypatch.setattr(module, "_SEGMENT_BATCH", 8)  # a few texts per segmenter call
     calls: list[int] = []
-    batch = Tokenizer._join_batch
+    batch = Tokenizer._segment_batch
 
-    def counted(self: Tokenizer, part: list[str]) -> list[str]:
+    def counted(self: Tokenizer, part: list[str]) -> Segmented:
         calls.append(len(part))
         return batch(self, part)
 
-    monkeypatch.setattr(Tokenizer, "_join_batch", counted)
+    monkeypatch.setattr(Tokenizer, "_segment_batch", counted)
     assert tokenizer._join_many(folded) == whole
     assert len(calls) > 3 and sum(calls) == len(folded)
 

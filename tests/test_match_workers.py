@@ -15,7 +15,7 @@ import pytest
 from fuzhi.match import count_cache, terms, workers
 from fuzhi.match.segmenter import Engine
 from fuzhi.match.text import TextOptions
-from fuzhi.match.tokenize import Tokenizer
+from fuzhi.match.tokenize import Segmented, Tokenizer
 from test_match_count_cache import ACHIEVEMENTS, DEMANDS, assert_same, fit, record_folding
 
 
@@ -114,13 +114,13 @@ def test_tokens_are_stored_for_runs_that_count_differently(
     fit(tmp_path / "cache")
     monkeypatch.setattr(terms, "_PARALLEL_MIN_TEXTS", 10**9)  # segment here, to watch it
     segmented: list[str] = []
-    join_many = Tokenizer._join_many
+    segment_many = Tokenizer._segment_many
 
-    def recording(self: Tokenizer, folded: list[str]) -> list[str]:
+    def recording(self: Tokenizer, folded: list[str]) -> Segmented:
         segmented.extend(folded)
-        return join_many(self, folded)
+        return segment_many(self, folded)
 
-    monkeypatch.setattr(Tokenizer, "_join_many", recording)
+    monkeypatch.setattr(Tokenizer, "_segment_many", recording)
     reweighted = TextOptions(field_weights=(("title", 2.0), ("description", 1.0)))
     fit(tmp_path / "cache", reweighted)
     assert segmented == []
@@ -302,7 +302,8 @@ def test_workers_count_as_this_process_does_with_either_segmenter(
     finally:
         pool.close()
     assert there.words == here.words and np.array_equal(there.grams, here.grams)
-    assert (there.matrix != here.matrix).nnz == 0 and len(fresh) == len(set(texts))
+    keys, _ = fresh
+    assert (there.matrix != here.matrix).nnz == 0 and len(keys) == len(set(texts))
 
 
 def test_workers_that_cannot_build_their_segmenter_leave_the_work_here(

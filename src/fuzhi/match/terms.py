@@ -37,8 +37,7 @@ from fuzhi.match.count_cache import (
     store_counts,
     valid_row,
 )
-from fuzhi.match.token_cache import TokenCache
-from fuzhi.match.tokenize import Tokenizer
+from fuzhi.match.tokenize import Segmented, TokenBatch, Tokenizer, store_tokens
 from fuzhi.match.topk import prepare_kernels
 
 log = logging.getLogger(__name__)
@@ -100,7 +99,7 @@ def count_terms(
     workers.settle(tokenizer)  # an earlier count's rows may still be being stored
     cache = CountCache(tokenizer.cache_dir / "counts.sqlite")
     fresh_rows: dict[bytes, Row] = {}
-    tokens: dict[bytes, str] = {}  # segmented texts the token cache lacked
+    tokens: list[TokenBatch] = []  # segmented texts the token cache lacked
     try:
         rows = {k: r for k, r in cache.get_many(set(keys)).items() if valid_row(r)}
         ids = TermIds(cache, defer=True)  # after reading rows: see TermIds
@@ -151,7 +150,7 @@ def _count_missing(
     found: Mapping[bytes, Row],
     n: int,
     ids: TermIds,
-    tokens: dict[bytes, str],
+    tokens: list[TokenBatch],
     progress: Progress | None,
 ) -> dict[bytes, Row]:
     """Rows of the documents ``found`` lacks (each key once), a chunk of documents at a time:
@@ -200,7 +199,7 @@ def _count_missing(
         else:
             parts = (count_texts(tokenizer, *task) for task in tasks)
         for (lo, hi), task, (part, fresh_tokens) in zip(bounds, tasks, parts, strict=True):
-            tokens.update(fresh_tokens)
+            tokens.append(fresh_tokens)
             term_ids = ids.ids_of(part.words, part.grams)
             tf = part.matrix
             counted = encode_rows(term_ids[tf.indices], tf.data, tf.indptr)
@@ -213,7 +212,7 @@ def _count_missing(
 
 def _surviving(
     pool: workers.Workers, tokenizer: Tokenizer, tasks: list[_Task]
-) -> Iterator[tuple[TermCounts, dict[bytes, str]]]:
+) -> Iterator[tuple[TermCounts, TokenBatch]]:
     """The workers' results in order; if a worker dies (e.g. killed for memory) or could
     not start (handing out the tasks then fails), the tasks not yet done are counted here
     instead."""
@@ -235,51 +234,51 @@ def count_texts(
     weights: np.ndarray,
     n_rows: int,
     n: int,
-) -> tuple[TermCounts, dict[bytes, str]]:
+) -> tuple[TermCounts, TokenBatch]:
     """Counts of a chunk of raw field texts (text ``i`` belongs to row ``rows[i]`` with
     weight ``weights[i]``): folded, segmented through the token cache, and counted; with
     the tokens the cache lacked, to store later."""
     folded = tokenizer.fold_many(texts)
-    fresh: dict[bytes, str] = {}
-    tokens = tokenizer.tokens_joined(folded, fresh_out=fresh)
+    tokens, fresh = tokenizer.tokens(folded)
     return _count_chunk(folded, tokens, rows, weights, n_rows, n), fresh
 
 
-def _count_in_worker(task: _Task) -> tuple[TermCounts, dict[bytes, str]]:
+def _count_in_worker(task: _Task) -> tuple[TermCounts, TokenBatch]:
     return count_texts(workers.tokenizer(), *task)
 
 
 def _store(
     token_cache: Path,
-    tokens: dict[bytes, str],
+    tokens: list[TokenBatch],
     count_cache: Path,
     rows: dict[bytes, Row],
     pending: tuple[list[str], np.ndarray, np.ndarray, np.ndarray],
 ) -> None:
     """Store a run's new tokens and counts (in a worker while the run goes on, if started)."""
-    cache = TokenCache(token_cache)
-    cache.put_many(tokens)
-    cache.close()
+    store_tokens(token_cache, tokens)
     if rows:
         store_counts(count_cache, rows, pending)
 
 
 def _count_chunk(
-    folded: list[str], tokens: list[str], rows: np.ndarray, weights: np.ndarray, n_rows: int, n: int
+    folded: list[str],
+    tokens: Segmented,
+    rows: np.ndarray,
+    weights: np.ndarray,
+    n_rows: int,
+    n: int,
 ) -> TermCounts:
     """Counts of a chunk of texts over the chunk's vocabulary in order (words sorted, then
     gram codes sorted): each row's terms come out in that order."""
-    n_tokens = np.fromiter((t.count(" ") + 1 if t else 0 for t in tokens), np.int64, len(tokens))
-    words = " ".join([t for t in tokens if t]).split(" ") if n_tokens.any() else []
-    word_codes, word_vocab = pd.factorize(np.array(words, dtype=object))
-    del words
-    word_text = np.repeat(np.arange(len(tokens)), n_tokens)
+    word_vocab = np.empty(len(tokens.words), dtype=object)
+    word_vocab[:] = tokens.words
+    word_text = tokens.text_of_tokens()
     gram_raw, gram_text = char_ngram_codes(folded, n) if n else (NO_GRAMS, _NO_TEXTS)
     gram_codes, gram_vocab = pd.factorize(gram_raw)
     word_order, word_rank = _ranks(word_vocab)
     gram_order, gram_rank = _ranks(gram_vocab)
     text = np.concatenate([word_text, gram_text])
-    columns = np.concatenate([word_rank[word_codes], len(word_vocab) + gram_rank[gram_codes]])
+    columns = np.concatenate([word_rank[tokens.codes], len(word_vocab) + gram_rank[gram_codes]])
     matrix = sp.csr_matrix(
         (weights[text], (rows[text], columns)),
         shape=(n_rows, len(word_vocab) + len(gram_vocab)),
