@@ -243,3 +243,13 @@ def test_rjieba_identical_to_jieba_on_benchmark(tmp_path: Path) -> None:
     rjieba_tok = Tokenizer(config, cache_dir=tmp_path, engine="rjieba")
     for text in texts:
         assert rjieba_tok.tokenize(text) == jieba_tok.tokenize(text), text
+
+
+def test_token_cache_stores_every_batch_in_large_pages(tmp_path: Path) -> None:
+    tok = Tokenizer(cache_dir=tmp_path)
+    batches = [tok.tokens(tok.fold_many(texts))[1] for texts in (["数字孪生"], ["边缘计算", "ai"])]
+    store_tokens(tmp_path / "tokens.sqlite", batches)
+    with sqlite3.connect(tmp_path / "tokens.sqlite") as db:
+        assert db.execute("PRAGMA page_size").fetchone() == (65536,)
+        assert db.execute("SELECT count(*) FROM tokens").fetchone() == (3,)
+    db.close()

@@ -27,6 +27,7 @@ class TokenCache(SqliteCache):
     """Space-joined tokens by text key in one SQLite file (off with a warning on any error)."""
 
     label = "token cache"
+    pragmas = ("page_size=65536",)  # a new file's; ~4x fewer pages to write than 4 KB ones
     schema = (
         "CREATE TABLE IF NOT EXISTS tokens (key BLOB PRIMARY KEY, tokens TEXT NOT NULL)"
         " WITHOUT ROWID",

@@ -411,13 +411,14 @@ TokenBatch = tuple[list[bytes], Segmented]  # texts' keys and their tokens, to s
 
 def store_tokens(path: Path, batches: Sequence[TokenBatch]) -> None:
     """Store batches of segmented texts in the token cache at ``path``."""
-    if not any(keys for keys, _ in batches):
-        return
-    cache = TokenCache(path)
+    items: dict[bytes, str] = {}
     for keys, segmented in batches:
         if keys:
-            cache.put_many(dict(zip(keys, segmented.joined(), strict=True)))
-    cache.close()
+            items.update(zip(keys, segmented.joined(), strict=True))
+    if items:  # in one transaction: each page of the table is written once, not per batch
+        cache = TokenCache(path)
+        cache.put_many(items)
+        cache.close()
 
 
 def _objects(items: list[str]) -> np.ndarray:
