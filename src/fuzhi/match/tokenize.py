@@ -335,7 +335,7 @@ class Tokenizer:
             vocabulary += word_vocabulary.tolist()
         canonical, stop, numbers = self.canonical, self.stopwords, self.config.drop_numbers
         word_of: dict[str, int] = {}  # a kept token's word (synonyms share one)
-        column = np.full(len(vocabulary), -1, dtype=np.int64)
+        column = np.full(len(vocabulary), -1, dtype=np.int32)
         for i, token in enumerate(vocabulary):
             if token != _SLOT and not token.isspace():
                 word = canonical.get(token, token)
@@ -354,7 +354,7 @@ class Segmented:
     text order, and how many tokens each text has."""
 
     words: list[str]
-    codes: np.ndarray  # int64, one per token
+    codes: np.ndarray  # int32, one per token
     counts: np.ndarray  # int64, one per text
 
     def joined(self) -> list[str]:
@@ -373,7 +373,7 @@ class Segmented:
         counts = np.fromiter((s.count(" ") + 1 if s else 0 for s in joined), np.int64, len(joined))
         flat = " ".join([s for s in joined if s]).split(" ") if counts.any() else []
         codes, words = pd.factorize(_objects(flat))
-        return cls(words.tolist(), codes.astype(np.int64), counts)
+        return cls(words.tolist(), codes.astype(np.int32), counts)
 
     def take(self, texts: Sequence[int]) -> Segmented:
         """The tokens of the given texts (by index; repeats allowed), in that order."""
@@ -401,9 +401,9 @@ class Segmented:
             at += len(part.words)
         text = np.concatenate([np.zeros(0, np.int64), *text_of])
         order = np.argsort(text, kind="stable")  # each text's tokens together, in order
-        flat = np.concatenate([np.zeros(0, np.int64), *pieces])[order]
+        flat = np.concatenate([np.zeros(0, np.int32), *pieces])[order]
         counts += np.bincount(text, minlength=n_texts)
-        return cls(words.tolist(), flat.astype(np.int64), counts)
+        return cls(words.tolist(), flat.astype(np.int32), counts)
 
 
 TokenBatch = tuple[list[bytes], Segmented]  # texts' keys and their tokens, to store
