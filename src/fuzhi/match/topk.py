@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+
+from fuzhi.process import Background
 
 Progress = Callable[[str, int, int], None]
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ _SKIP_MIN_PAIRS = 100_000_000  # below this, exact top-k is cheap enough
 # terms are scored exactly instead.
 _MAX_SKIPPED_MASS = 0.5
 _PREPARE_LOCK = threading.Lock()
-_PREPARING: threading.Thread | None = None
+_PREPARING: Background[None] | None = None
 
 
 @dataclass(frozen=True)
@@ -214,22 +215,17 @@ def prepare_kernels() -> None:
     Importing Numba and setting up its CPU target takes ~0.45 s of Python work; a caller
     about to wait on other processes (``fuzhi.match.terms`` while workers segment) calls
     this so the wait does it. A fork waits for the thread to finish first (it may hold
-    import locks a child would need)."""
+    import locks a child would need: ``fuzhi.process.Background``)."""
     global _PREPARING
     with _PREPARE_LOCK:
         if _PREPARING is None:
-            thread = threading.Thread(target=_load_kernels, name="fuzhi-kernels", daemon=True)
-            if hasattr(os, "register_at_fork"):  # Unix; Windows does not fork
-                os.register_at_fork(before=_kernels_loaded)
-            thread.start()
-            _PREPARING = thread
+            _PREPARING = Background("fuzhi-kernels", _load_kernels)
 
 
 def _kernels_loaded() -> None:
-    """Wait for ``prepare_kernels``' thread (unless it is the caller)."""
-    thread = _PREPARING
-    if thread is not None and thread is not threading.current_thread():
-        thread.join()
+    """Wait for ``prepare_kernels``' thread, if started."""
+    if _PREPARING is not None:
+        _PREPARING.result()
 
 
 def _load_kernels() -> None:
