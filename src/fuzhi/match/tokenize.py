@@ -270,9 +270,9 @@ class Tokenizer:
 
     def tokens(self, folded: Sequence[str]) -> tuple[Segmented, TokenBatch]:
         """The tokens of folded texts (``Segmented``, in order): the token cache's where it
-        has them, else segmented here; and those segmented afresh, for the caller to store
-        (``store_tokens``; worker processes hand them back to the main process, which
-        stores them while the run goes on: ``fuzhi.match.terms``)."""
+        has them, else segmented here (each distinct text once); and those segmented
+        afresh, for the caller to store with ``store_tokens`` (``fuzhi.match.terms`` has a
+        worker store them while the run goes on)."""
         cache = TokenCache(self.cache_dir / "tokens.sqlite")
         keys = [self._key(f) for f in folded]
         found = cache.get_many(keys)
