@@ -4,6 +4,7 @@ into the term table's own."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import sqlite3
 import time
@@ -286,17 +287,24 @@ def _slow_store(*args: object) -> None:
 _real_store = terms._store
 
 
-@pytest.mark.parametrize("engine", ["jieba", "auto"])
+@pytest.mark.parametrize(
+    ("engine", "start"), [("jieba", "fork"), ("auto", "fork"), ("auto", "spawn")]
+)
 def test_workers_count_as_this_process_does_with_either_segmenter(
-    tmp_path: Path, engine: Engine
+    tmp_path: Path, engine: Engine, start: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The workers' tokenizer arrives without its segmenter and builds its own (jieba's or
-    rjieba's): a chunk counted there equals the chunk counted here."""
+    rjieba's): a chunk counted there equals the chunk counted here. Workers are forked on
+    Linux and spawned elsewhere (macOS, Windows): "spawn" runs that path here."""
+    if start == "spawn":
+        spawn = multiprocessing.get_context("spawn")
+        monkeypatch.setattr(workers.multiprocessing, "get_context", lambda method=None: spawn)
     tokenizer = Tokenizer(cache_dir=tmp_path, engine=engine)
     texts = ["工业互联网平台", "数字孪生车间", "碳纤维复合材料的制备", "边缘计算", "il-6 检测"] * 3
     task = (texts, np.arange(len(texts)) // 2, np.ones(len(texts), np.float32), 8, 2)
     here, _ = terms.count_texts(Tokenizer(cache_dir=tmp_path / "here", engine=engine), *task)
     pool = workers.Workers(tokenizer, 2)
+    assert pool._pool._mp_context.get_start_method() == start  # type: ignore[attr-defined]
     try:
         ((there, fresh),) = pool.map(terms._count_in_worker, [task])
     finally:
