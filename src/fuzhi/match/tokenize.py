@@ -36,7 +36,7 @@ _PIECES = re.compile(rf"(?P<han>[{_HAN}]+)|(?P<word>[^\W_{_HAN}]+(?:[-.][^\W_{_H
 _WORD = re.compile(rf"[^\W_{_HAN}]+(?:[-.][^\W_{_HAN}]+)*")  # _PIECES' words alone
 _NUMBER = re.compile(r"^[\d.\-]+$")
 _FOLD_BATCH = 50_000
-# Batch segmentation (``Tokenizer._join_many``): each word becomes this character, which
+# Batch segmentation (``Tokenizer._segment_batch``): each word becomes this character, which
 # both engines cut off as a token of its own; anything else neither Han nor a word becomes
 # a space, and texts are joined by newlines. Spaces and newlines split what jieba and
 # jieba-rs segment, so every Han run is cut exactly as when it is segmented alone.
