@@ -211,6 +211,30 @@ def test_interrupted_run_leaves_no_worker_behind(tmp_path: Path) -> None:
     assert all(_ends(process.pid) for process in processes)
 
 
+def test_background_jobs_run_niced_and_the_worker_keeps_its_priority(tmp_path: Path) -> None:
+    """A worker that ran a background job counts the next texts at the run's priority (a
+    process cannot raise its own priority again: the job runs in a child of the worker)."""
+    tokenizer = Tokenizer(TextOptions().tokenizer_config(), cache_dir=tmp_path)
+    base = os.nice(0)
+    where = tmp_path / "nice"
+    with workers.prestarted(tokenizer):
+        started = workers._ACTIVE[workers._key(tokenizer)]
+        for _ in range(2):  # most likely on both workers
+            workers.in_background(tokenizer, _write_niceness, str(where))
+            started.settle()
+            assert int(where.read_text()) == min(base + 10, 19)
+        assert set(started.map(_niceness, range(8))) == {base}
+
+
+def _write_niceness(path: str) -> None:
+    Path(path).write_text(str(os.nice(0)))
+
+
+def _niceness(_: int) -> int:
+    time.sleep(0.05)  # both workers take some
+    return os.nice(0)
+
+
 def _ends(pid: int) -> bool:
     """Whether the process ends (or is a zombie: dead, not yet reaped) within 10 s. The
     pool's own thread may reap it first, so ``Process.is_alive`` can lag."""
