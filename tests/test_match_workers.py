@@ -211,6 +211,30 @@ def test_interrupted_run_leaves_no_worker_behind(tmp_path: Path) -> None:
     assert all(_ends(process.pid) for process in processes)
 
 
+def test_interrupt_while_writing_stops_background_jobs_quietly(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Ctrl-C after matching, while the output is written: the session stops the workers
+    and their background job (the process it runs in too), with no warning about a job
+    that "failed"."""
+    tokenizer = Tokenizer(TextOptions().tokenizer_config(), cache_dir=tmp_path)
+    where = tmp_path / "job.pid"
+    with caplog.at_level("WARNING"), pytest.raises(KeyboardInterrupt), workers.session():
+        with workers.prestarted(tokenizer):
+            workers.in_background(tokenizer, _sleep_after_writing_pid, str(where), 120)
+        deadline = time.monotonic() + 30
+        while not where.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        raise KeyboardInterrupt
+    assert _ends(int(where.read_text()))
+    assert "failed" not in caplog.text
+
+
+def _sleep_after_writing_pid(path: str, seconds: float) -> None:
+    Path(path).write_text(str(os.getpid()))
+    time.sleep(seconds)
+
+
 def test_background_jobs_run_niced_and_the_worker_keeps_its_priority(tmp_path: Path) -> None:
     """A worker that ran a background job counts the next texts at the run's priority (a
     process cannot raise its own priority again: the job runs in a child of the worker)."""

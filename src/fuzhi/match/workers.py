@@ -88,7 +88,9 @@ class Workers:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def terminate(self) -> None:
-        """Stop the workers now, whatever they are doing."""
+        """Stop the workers now, whatever they are doing (their background jobs with them:
+        nothing is left to wait for)."""
+        self._background.clear()
         for process in list(getattr(self._pool, "_processes", {}).values()):
             with contextlib.suppress(Exception):
                 process.terminate()
