@@ -342,7 +342,7 @@ def test_terms_another_run_adds_meanwhile_get_ids_of_their_own(tmp_path: Path) -
     path = tmp_path / "counts.sqlite"
     cache = count_cache.CountCache(path)
     cache.add_terms(["甲"], np.zeros(0, np.int64))
-    ids = count_cache.TermIds(cache, defer=True)  # the table's largest id: 1
+    ids = count_cache.TermIds(cache)  # the table's largest id: 1
     other = count_cache.CountCache(path)
     other.add_terms(["乙"], np.zeros(0, np.int64))  # another run: id 2
     other.close()

@@ -81,6 +81,11 @@ class CountCache(SqliteCache):
         """(id, term) of those ``ids`` the term table holds."""
         return self.select_in("SELECT id, term FROM terms WHERE id IN ({})", ids.tolist())  # type: ignore[return-value]
 
+    def term_ids(self, terms: Sequence[Term]) -> dict[Term, int]:
+        """The ids of those ``terms`` the term table holds."""
+        rows = self.select_in("SELECT term, id FROM terms WHERE term IN ({})", terms)
+        return dict(rows)  # type: ignore[arg-type]
+
     def max_id(self) -> int | None:
         """The largest id in the term table (0 when empty); None once disabled."""
         if self._db is None:
@@ -116,8 +121,7 @@ class CountCache(SqliteCache):
         if added == (len(terms), top + len(terms)):
             ids = top + 1 + np.arange(len(terms), dtype=np.int64)
         else:
-            rows = self.select_in("SELECT term, id FROM terms WHERE term IN ({})", terms)
-            found: dict[Term, int] = dict(rows)  # type: ignore[arg-type]
+            found = self.term_ids(terms)
             if self._db is None or len(found) < len(terms):
                 self.disable("the term table lost terms it was given")
                 return None
@@ -196,19 +200,19 @@ class TermIds:
     for this run alone once the cache is off (nothing is stored after that). Known terms are
     held in hash indexes, so a chunk's vocabulary is looked up in one call per kind.
 
-    ``defer``: new terms are not added to the table as they come but numbered past its
-    largest id (read now: create this after reading any rows, so their ids lie below); those
+    New terms are not added to the table as they come but numbered past its largest id
+    (read now: create this after reading any rows, so their ids lie below); those
     provisional ids are turned into the table's own when the rows are stored
     (``store_counts`` with ``pending()``), off the critical path of a cold run."""
 
-    def __init__(self, cache: CountCache, *, defer: bool = False) -> None:
+    def __init__(self, cache: CountCache) -> None:
         self._cache = cache
         self._words = pd.Index([], dtype=object)
         self._word_ids = np.zeros(0, dtype=np.int64)
         self._grams = pd.Index(np.zeros(0, dtype=np.int64))  # codes as signed 64-bit integers
         self._gram_ids = np.zeros(0, dtype=np.int64)
         self.top = 0  # 1 + the largest id in use
-        self._base = (cache.max_id() or 0) + 1 if defer else None  # first provisional id
+        self._base = (cache.max_id() or 0) + 1  # the first provisional id
         self._pending: list[tuple[list[str], np.ndarray, np.ndarray, np.ndarray]] = []
 
     def _add(
@@ -254,24 +258,18 @@ class TermIds:
         return np.concatenate([self._word_ids[word_at], self._gram_ids[gram_at]])
 
     def _number(self, words: list[str], codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Ids of terms this run has not met yet (words', then codes')."""
-        deferred = self._base is not None and self._cache.enabled
-        if not deferred:
-            got = self._cache.add_terms(words, codes)
-            if got is not None:
-                return got[0], got[1]
-        ids = np.full(len(codes) + len(words), -1, dtype=np.int64)  # codes, then words
-        if deferred and self._base is not None and self._base > 1:
-            terms: list[Term] = [*codes.tolist(), *words]  # the table had terms: known ones
-            rows = self._cache.select_in("SELECT term, id FROM terms WHERE term IN ({})", terms)
-            found: dict[Term, int] = dict(rows)  # type: ignore[arg-type]
+        """Ids of terms this run has not met yet (words', then codes'): the table's for those
+        it held when this run began, else provisional ones past every id given."""
+        terms: list[Term] = [*codes.tolist(), *words]
+        ids = np.full(len(terms), -1, dtype=np.int64)  # codes, then words
+        if self._cache.enabled and self._base > 1:  # the table had terms: known ones
+            found = self._cache.term_ids(terms)
             ids[:] = [found.get(t, -1) for t in terms]
             ids[ids >= self._base] = -1  # added since this run began: numbered like new ones
         new = ids < 0
-        first = max(self.top, self._base or 0)  # past any id given, and the table's
-        ids[new] = first + np.arange(np.count_nonzero(new), dtype=np.int64)
+        ids[new] = max(self.top, self._base) + np.arange(np.count_nonzero(new), dtype=np.int64)
         code_ids, word_ids = ids[: len(codes)], ids[len(codes) :]
-        if deferred and self._cache.enabled:
+        if self._cache.enabled:  # stored later; once the cache is off, ids are this run's
             new_codes, new_words = new[: len(codes)], new[len(codes) :]
             pending_words = [w for w, n in zip(words, new_words.tolist(), strict=True) if n]
             self._pending.append(
@@ -280,7 +278,7 @@ class TermIds:
         return word_ids, code_ids
 
     def pending(self) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
-        """The terms numbered provisionally (``defer``): words, their ids, codes, their ids."""
+        """The terms numbered provisionally: words, their ids, codes, their ids."""
         parts = self._pending
         return (
             [w for p in parts for w in p[0]],
@@ -311,7 +309,7 @@ def store_counts(
     rows: Mapping[bytes, Row],
     pending: tuple[list[str], np.ndarray, np.ndarray, np.ndarray],
 ) -> None:
-    """Store rows whose ids may be provisional (``TermIds(defer=True)``): their terms
+    """Store rows whose ids may be provisional (``TermIds``): their terms
     (``pending``) are added to the term table, the rows' ids turned into the table's, and the
     rows stored, a batch at a time (memory stays that of the rows given). Any cache failure
     only means nothing (more) is stored."""

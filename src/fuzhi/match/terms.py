@@ -102,7 +102,7 @@ def count_terms(
     tokens: list[TokenBatch] = []  # segmented texts the token cache lacked
     try:
         rows = {k: r for k, r in cache.get_many(set(keys)).items() if valid_row(r)}
-        ids = TermIds(cache, defer=True)  # after reading rows: see TermIds
+        ids = TermIds(cache)  # after reading rows: see TermIds
         while True:  # twice at most: rows whose ids the term table lacks are counted again
             fresh = _count_missing(tokenizer, libraries, keys, rows, n, ids, tokens, progress)
             fresh_rows.update(fresh)
