@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import sqlite3
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fuzhi.errors import InputError
+from fuzhi.match.segmenter import Engine
 from fuzhi.match.token_cache import default_cache_dir
 from fuzhi.match.tokenize import (
     Segmented,
@@ -103,8 +105,10 @@ def test_tokens_from_cache_and_fresh_keep_each_texts_order(tmp_path: Path) -> No
     tok = Tokenizer(cache_dir=tmp_path)
     texts = ["数字孪生工厂", "边缘计算网关", "", "数字孪生工厂", "AI芯片 il-6", "制造业", "制造业"]
     folded = tok.fold_many(texts)
-    alone = [" ".join(tok._tokens(f)) for f in folded]
-    assert tok.tokens_joined(folded[:2]) == alone[:2]  # now cached
+    alone = [_alone(tok, f) for f in folded]
+    first, batch = tok.tokens(folded[:2])
+    assert first.joined() == alone[:2]
+    store_tokens(tmp_path / "tokens.sqlite", [batch])  # now cached
     tokens, (keys, fresh) = tok.tokens(folded)
     assert tokens.joined() == alone
     assert len(keys) == 2 and fresh.joined() == [alone[4], alone[5]]
@@ -165,11 +169,6 @@ def test_tokens_are_clean_for_any_text(tokenizer: Tokenizer, text: str) -> None:
         assert token not in tokenizer.stopwords
 
 
-@pytest.fixture(scope="module")
-def jieba_tokenizer(tmp_path_factory: pytest.TempPathFactory) -> Tokenizer:
-    return Tokenizer(cache_dir=tmp_path_factory.mktemp("jieba-cache"), engine="jieba")
-
-
 _AWKWARD = [
     "AI芯片 il-6水平\r\n3.5g",  # words next to Han, inner '-' and '.', a Windows line break
     "\x00数字\x00孪生\r",  # the character batches use for words, in the text itself
@@ -183,15 +182,34 @@ _AWKWARD = [
 ]
 
 
+def _alone(tok: Tokenizer, folded: str) -> str:
+    """The reference: a folded text's tokens, joined, with each Han run segmented by its
+    own call and each word, synonym, stop word and number handled one token at a time."""
+    segment = tok.segmenter()
+    out: list[str] = []
+    for match in _PIECES.finditer(folded):
+        for word in segment(match.group()) if match.lastgroup == "han" else [match.group()]:
+            word = tok.canonical.get(word, word)
+            if word in tok.stopwords or (tok.config.drop_numbers and _NUMBER.match(word)):
+                continue
+            out.append(word)
+    return " ".join(out)
+
+
+_HAN = "\u3400-\u4dbf\u4e00-\u9fff"
+_PIECES = re.compile(rf"(?P<han>[{_HAN}]+)|(?P<word>[^\W_{_HAN}]+(?:[-.][^\W_{_HAN}]+)*)")
+_NUMBER = re.compile(r"^[\d.\-]+$")
+
+
 @pytest.mark.parametrize("engine", ["jieba", "rjieba"])
 def test_batch_segmenting_gives_each_texts_own_tokens(
-    engine: str, tokenizer: Tokenizer, jieba_tokenizer: Tokenizer
+    engine: Engine, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    """Many texts are segmented in one call with words masked out (``_join_many``); each
-    text must get exactly the tokens it gets alone, in order."""
+    """Many texts are segmented in one call with words masked out (``_segment_many``);
+    each text must get exactly the tokens it gets alone, in order."""
     if engine == "rjieba" and importlib.util.find_spec("rjieba") is None:
         pytest.skip("rjieba not installed")
-    tok = jieba_tokenizer if engine == "jieba" else tokenizer
+    tok = Tokenizer(cache_dir=tmp_path_factory.mktemp(engine), engine=engine)
     texts = list(_AWKWARD)
     if BENCH.exists():
         import pandas as pd
@@ -199,8 +217,8 @@ def test_batch_segmenting_gives_each_texts_own_tokens(
         a = pd.read_excel(BENCH / "achievements.xlsx", engine="calamine", dtype=str).fillna("")
         texts += [*a["成果名称"][:200], *a["成果简介"][:100], *a["关键词"][:200]]
     folded = tok.fold_many(texts)
-    alone = [" ".join(tok._tokens(f)) for f in folded]
-    assert tok._join_many(folded) == alone
+    alone = [_alone(tok, f) for f in folded]
+    assert tok._segment_many(folded).joined() == alone
     assert any(" " in joined for joined in alone)  # real texts, not only empty ones
 
 
@@ -208,14 +226,17 @@ def test_batch_segmenting_gives_each_texts_own_tokens(
 @settings(max_examples=80, deadline=None)
 def test_batch_segmenting_any_text(tokenizer: Tokenizer, texts: list[str]) -> None:
     folded = tokenizer.fold_many(texts)
-    assert tokenizer._join_many(folded) == [" ".join(tokenizer._tokens(f)) for f in folded]
+    assert tokenizer._segment_many(folded).joined() == [_alone(tokenizer, f) for f in folded]
+    assert [tokenizer.tokenize(t) for t in texts] == [
+        a.split(" ") if a else [] for a in (_alone(tokenizer, f) for f in folded)
+    ]
 
 
 def test_batches_split_by_length(tokenizer: Tokenizer, monkeypatch: pytest.MonkeyPatch) -> None:
     import fuzhi.match.tokenize as module
 
     folded = tokenizer.fold_many(["数字孪生平台", "边缘计算 ai", "", "工业互联网"] * 5)
-    whole = tokenizer._join_many(folded)
+    whole = tokenizer._segment_many(folded).joined()
     monkeypatch.setattr(module, "_SEGMENT_BATCH", 8)  # a few texts per segmenter call
     calls: list[int] = []
     batch = Tokenizer._segment_batch
@@ -225,7 +246,7 @@ def test_batches_split_by_length(tokenizer: Tokenizer, monkeypatch: pytest.Monke
         return batch(self, part)
 
     monkeypatch.setattr(Tokenizer, "_segment_batch", counted)
-    assert tokenizer._join_many(folded) == whole
+    assert tokenizer._segment_many(folded).joined() == whole
     assert len(calls) > 3 and sum(calls) == len(folded)
 
 

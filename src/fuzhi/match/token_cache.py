@@ -1,9 +1,8 @@
 """The on-disk token cache: a text's tokens (joined by spaces) by a hash of the text.
 
 One SQLite file in WAL mode, so concurrent runs are safe. Tokens are kept as one string per
-text, as the text model reads them (``Tokenizer.tokens_joined``): no per-token objects are made
-when reading. It lives in the fuzhi cache folder (``default_cache_dir``), next to jieba's
-dictionary cache.
+text (``Tokenizer.tokens`` reads them, ``tokenize.store_tokens`` writes them). It lives in
+the fuzhi cache folder (``default_cache_dir``), next to jieba's dictionary cache.
 """
 
 from __future__ import annotations

@@ -31,12 +31,12 @@ from fuzhi.match.segmenter import DictEntry, Engine, build_segmenter
 from fuzhi.match.token_cache import TokenCache, default_cache_dir
 
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff"
-# A Han run, or a word of letters/digits that may hold inner '-' or '.' (il-6, gc-ms, 3.5).
-_PIECES = re.compile(rf"(?P<han>[{_HAN}]+)|(?P<word>[^\W_{_HAN}]+(?:[-.][^\W_{_HAN}]+)*)")
-_WORD = re.compile(rf"[^\W_{_HAN}]+(?:[-.][^\W_{_HAN}]+)*")  # _PIECES' words alone
+_HAN_RUN = re.compile(rf"[{_HAN}]+")
+# A word of letters/digits that may hold inner '-' or '.' (il-6, gc-ms, 3.5).
+_WORD = re.compile(rf"[^\W_{_HAN}]+(?:[-.][^\W_{_HAN}]+)*")
 _NUMBER = re.compile(r"^[\d.\-]+$")
 _FOLD_BATCH = 50_000
-# Batch segmentation (``Tokenizer._segment_batch``): each word becomes this character, which
+# Segmentation (``Tokenizer._segment_batch``): each word becomes this character, which
 # both engines cut off as a token of its own; anything else neither Han nor a word becomes
 # a space, and texts are joined by newlines. Spaces and newlines split what jieba and
 # jieba-rs segment, so every Han run is cut exactly as when it is segmented alone.
@@ -196,7 +196,7 @@ class Tokenizer:
         for group in (g for p in syn_files for g in read_synonyms(p)):
             for word in group:
                 self.canonical.setdefault(word, group[0])
-                if _PIECES.fullmatch(word) and word[0] >= "\u3400":
+                if _HAN_RUN.fullmatch(word):
                     self.entries.append((word, None, None))
         self.stopwords: frozenset[str] = frozenset(w for p in stop_files for w in read_stopwords(p))
         digest = hashlib.blake2b(digest_size=16)
@@ -224,21 +224,9 @@ class Tokenizer:
         return self._segment
 
     def tokenize(self, text: str) -> list[str]:
-        """Tokens of one text, in order, stop words and numbers removed."""
-        return self._tokens(normalize_text(text, to_simplified=self.config.to_simplified))
-
-    def _tokens(self, folded: str) -> list[str]:
-        segment = self.segmenter()
-        canonical, stop, numbers = self.canonical, self.stopwords, self.config.drop_numbers
-        out: list[str] = []
-        for match in _PIECES.finditer(folded):
-            words = segment(match.group()) if match.lastgroup == "han" else [match.group()]
-            for word in words:
-                word = canonical.get(word, word)
-                if word in stop or (numbers and _NUMBER.match(word)):
-                    continue
-                out.append(word)
-        return out
+        """Tokens of one text, in order, stop words and numbers removed (no token cache)."""
+        tokens = self._segment_many([self.fold(text)]).joined()[0]
+        return tokens.split(" ") if tokens else []
 
     def fold(self, text: str) -> str:
         """The normalised text that tokens are cut from."""
@@ -254,19 +242,11 @@ class Tokenizer:
         return folded
 
     def tokenize_many(self, texts: Sequence[str]) -> list[list[str]]:
-        """Tokens of many texts, served from the token cache where possible."""
-        return self.tokenize_folded(self.fold_many(texts))
-
-    def tokenize_folded(self, folded: Sequence[str]) -> list[list[str]]:
-        """Like ``tokenize_many`` for texts already passed through ``fold``."""
-        return [s.split(" ") if s else [] for s in self.tokens_joined(folded)]
-
-    def tokens_joined(self, folded: Sequence[str]) -> list[str]:
-        """Each folded text's tokens joined by spaces (the cached form): one cache read, and
-        only texts missing from it are segmented, then stored."""
-        found, fresh = self.tokens(folded)
+        """Tokens of many texts: one token cache read, and only the texts missing from it
+        are segmented, then stored."""
+        found, fresh = self.tokens(self.fold_many(texts))
         store_tokens(self.cache_dir / "tokens.sqlite", [fresh])
-        return found.joined()
+        return [s.split(" ") if s else [] for s in found.joined()]
 
     def tokens(self, folded: Sequence[str]) -> tuple[Segmented, TokenBatch]:
         """The tokens of folded texts (``Segmented``, in order): the token cache's where it
@@ -296,17 +276,17 @@ class Tokenizer:
     def _key(self, folded: str) -> bytes:
         return hashlib.blake2b(f"{self.version}\0{folded}".encode(), digest_size=16).digest()
 
-    def _join_many(self, folded: list[str]) -> list[str]:
-        """``" ".join(self._tokens(f))`` of each text (see ``_segment_many``)."""
-        return self._segment_many(folded).joined()
-
     def _segment_many(self, folded: list[str]) -> Segmented:
-        """The tokens ``_tokens`` gives each folded text, for many texts at once: one
-        segmenter call per batch of texts, synonyms, stop words and numbers resolved once
-        per distinct token instead of once per token, and the tokens kept as codes, which
-        counting reads as they are (no text is joined until stored). Counting the 8,000
-        texts of 2,000 benchmark achievements so takes 0.25 s, against 0.32 s a text at a
-        time. ``tests/test_match_tokenize.py`` checks that both give the same tokens."""
+        """The tokens of folded texts: every Han run segmented (precise mode) as when it is
+        segmented alone, words of letters and digits kept whole, synonyms mapped onto their
+        group's first word, stop words and numbers dropped; in order.
+
+        Many texts at once: one segmenter call per batch of texts, synonyms, stop words and
+        numbers resolved once per distinct token instead of once per token, and the tokens
+        kept as codes, which counting reads as they are (no text is joined until stored).
+        Counting the 8,000 texts of 2,000 benchmark achievements so takes 0.25 s, against
+        0.32 s segmenting a Han run at a time. ``tests/test_match_tokenize.py`` checks the
+        tokens against that plain reference."""
         parts: list[tuple[Segmented, list[int]]] = []
         lo = 0
         while lo < len(folded):
@@ -327,8 +307,8 @@ class Tokenizer:
         vocabulary = distinct.tolist()
         marks = {token: i for i, token in enumerate(vocabulary) if token in (_SLOT, "\n")}
         slots = np.flatnonzero(codes == marks.get(_SLOT, -1))
-        if len(slots) != len(words):  # cannot happen with either engine; never guess
-            return Segmented.of_joined([" ".join(self._tokens(f)) for f in folded])
+        if len(slots) != len(words):  # both engines cut each mask off on its own
+            raise RuntimeError(f"segmenter merged masked words ({len(slots)} ≠ {len(words)})")
         if words:  # the slots take the words, in order
             word_codes, word_vocabulary = pd.factorize(_objects(words))
             codes[slots] = len(vocabulary) + word_codes
