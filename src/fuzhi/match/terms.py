@@ -49,7 +49,6 @@ _Task = tuple[list[str], np.ndarray, np.ndarray, int, int]  # texts, rows, weigh
 
 MAX_NGRAM = 4  # n-gram codes hold 4 Han code points of 16 bits in a uint64
 _CHUNK_DOCS = 8192  # documents counted at a time (bounds the memory of raw tokens)
-_N_JOBS = 2  # worker processes for segmenting and counting
 _PARALLEL_MIN_TEXTS = 20_000  # fewer texts are segmented here: starting workers costs more
 _CHUNKS_PER_JOB = 3  # smaller chunks when there are few: the workers finish together
 NO_GRAMS = np.zeros(0, dtype=np.uint64)
@@ -179,9 +178,10 @@ def _count_missing(
     counts = np.fromiter((len(w) for w in weights[1:]), np.int64, len(todo))
     text_row = np.repeat(np.arange(len(todo)), counts)
     text_weight = np.concatenate(weights)
-    parallel = _N_JOBS > 1 and len(texts) >= _PARALLEL_MIN_TEXTS
+    n_jobs = workers.N_JOBS
+    parallel = n_jobs > 1 and len(texts) >= _PARALLEL_MIN_TEXTS
     step = (
-        min(_CHUNK_DOCS, -(-len(todo) // (_CHUNKS_PER_JOB * _N_JOBS))) if parallel else _CHUNK_DOCS
+        min(_CHUNK_DOCS, -(-len(todo) // (_CHUNKS_PER_JOB * n_jobs))) if parallel else _CHUNK_DOCS
     )
     bounds = [(lo, min(lo + step, len(todo))) for lo in range(0, len(todo), step)]
     tasks = []
@@ -192,7 +192,7 @@ def _count_missing(
     todo_keys = list(todo)
     fresh: dict[bytes, Row] = {}
     with ExitStack() as stack:
-        pool = stack.enter_context(workers.pool(tokenizer, _N_JOBS)) if parallel else None
+        pool = stack.enter_context(workers.pool(tokenizer, n_jobs)) if parallel else None
         if pool is not None:
             parts = _surviving(pool, tokenizer, tasks)
             prepare_kernels()  # this process mostly waits from here: load top-k's kernels

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
 
+N_JOBS = 2  # worker processes a run starts (the machines fuzhi targets have two cores)
 _ACTIVE: dict[tuple[str, str, str], Workers] = {}
 _SESSIONS: list[list[Workers]] = []
 _TOKENIZER: Tokenizer | None = None  # in a worker: the tokenizer it works for
@@ -102,7 +103,7 @@ def _key(tokenizer: Tokenizer) -> tuple[str, str, str]:
 
 
 @contextmanager
-def prestarted(tokenizer: Tokenizer, n_jobs: int = 2) -> Iterator[None]:
+def prestarted(tokenizer: Tokenizer, n_jobs: int = N_JOBS) -> Iterator[None]:
     """Start workers for ``tokenizer`` now; ``pool`` hands them out until the block ends."""
     key = _key(tokenizer)
     if n_jobs < 2 or key in _ACTIVE:
