@@ -240,7 +240,10 @@ def match_libraries(
     demands = demands.sort_values("id", kind="stable").reset_index(drop=True)
     a_docs, d_docs = documents(achievements, Kind.ACHIEVEMENTS), documents(demands, Kind.DEMANDS)
     # The structured factors (places parsed, codes made) meanwhile, on a thread: a cold run
-    # spends the counting waiting for its worker processes, so they cost it nothing there.
+    # whose workers were started early (``fuzhi.pipeline.match_files``) spends the counting
+    # waiting for them, so the factors cost it nothing there. (Workers started only when
+    # counting begins are forked after this thread ends: the factors then cost what they
+    # did before.)
     sides = Background("fuzhi-factors", _sides, demands, achievements)
     if model is None:
         model, a_vec, d_vec = TextModel.fit_transform(
