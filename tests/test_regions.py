@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from fuzhi import regions
-from fuzhi.regions import Group, matches_region, parse_place, parse_places, region_agreement
+from fuzhi.regions import (
+    Group,
+    Place,
+    matches_region,
+    parse_place,
+    parse_places,
+    region_agreement,
+)
 
 PLACES = [
     ("江苏省南京市", "江苏省", "南京市", Group.YANGTZE),
@@ -71,3 +78,23 @@ def test_many_places_parsed_in_one_parser_call(monkeypatch: pytest.MonkeyPatch) 
     need = {t for t in texts if regions._without_parser(t) is None}
     assert len(need) == 11 and calls == [len(need)]
     assert parse_places(texts[:2]) == got[:2] and len(calls) == 1  # remembered
+
+
+def test_cells_that_are_not_text_are_no_place() -> None:
+    assert parse_places([None, float("nan"), "上海市"]) == [
+        Place(),
+        Place(),
+        parse_place("上海市"),
+    ]
+    assert parse_place(None) == Place()
+
+
+def test_remembered_places_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(regions, "_PLACES_MAX", 3)
+    regions._PLACES.clear()
+    parse_places(["长三角", "京津冀", "成渝"])
+    assert len(regions._PLACES) == 3
+    parse_places(["东北"])  # past the bound: forgotten, then this one remembered
+    assert list(regions._PLACES) == ["东北"]
+    parse_places(["长三角", "京津冀", "成渝", "中部"])  # more than the bound in one call
+    assert len(regions._PLACES) <= 3

@@ -153,26 +153,28 @@ _PLACES: dict[str, Place] = {}  # parsed places by their raw text
 _PLACES_MAX = 65_536
 
 
-def parse_place(text: str) -> Place:
-    """Parse one free-text place ("江苏省南京市", "苏州工业园区", "长三角") into a :class:`Place`."""
-    known = _PLACES.get(text)
+def parse_place(text: object) -> Place:
+    """Parse one free-text place ("江苏省南京市", "苏州工业园区", "长三角") into a :class:`Place`
+    (anything not text, such as an empty cell's None or NaN, is no place)."""
+    known = _PLACES.get(text) if isinstance(text, str) else None
     return known if known is not None else parse_places([text])[0]
 
 
-def parse_places(texts: Iterable[str]) -> list[Place]:
+def parse_places(texts: Iterable[object]) -> list[Place]:
     """``parse_place`` of many texts: each distinct text is parsed once (and remembered), and
     all that need the address parser go to it in one call (~1 ms, against ~5-40 ms a call)."""
-    texts = list(texts)
-    known = {t: _PLACES[t] for t in dict.fromkeys(texts) if t in _PLACES}
-    todo = [t for t in dict.fromkeys(texts) if t not in known]
+    values = [t if isinstance(t, str) else "" for t in texts]
+    known: dict[str, Place] = {}
     parse: dict[str, str] = {}
-    for text in todo:
-        clean = clean_text(text).replace(" ", "")
-        place = _without_parser(clean)
+    for text in dict.fromkeys(values):
+        place = _PLACES.get(text)
         if place is None:
-            parse[text] = clean
-        else:
-            known[text] = place
+            clean = clean_text(text).replace(" ", "")
+            place = _without_parser(clean)
+            if place is None:
+                parse[text] = clean
+                continue
+        known[text] = place
     if parse:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -181,10 +183,11 @@ def parse_places(texts: Iterable[str]) -> list[Place]:
             parse.items(), frame["省"].tolist(), frame["市"].tolist(), strict=True
         ):
             known[text] = _from_parser(clean, province, city)
-    if len(_PLACES) + len(todo) > _PLACES_MAX:
+    if len(_PLACES) + len(known) > _PLACES_MAX:
         _PLACES.clear()
-    _PLACES.update((t, known[t]) for t in todo)
-    return [known[t] for t in texts]
+    if len(known) <= _PLACES_MAX:  # remembered: at most _PLACES_MAX texts
+        _PLACES.update(known)
+    return [known[t] for t in values]
 
 
 def _without_parser(text: str) -> Place | None:

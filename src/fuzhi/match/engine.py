@@ -113,7 +113,7 @@ def _codes(values: pd.Series, vocab: dict[str, int]) -> np.ndarray:
 
 
 def _side(records: pd.DataFrame, money_col: str, vocabs: dict[str, dict[str, int]]) -> SideArrays:
-    places = parse_places(r if isinstance(r, str) else "" for r in records["region"])
+    places = parse_places(records["region"])
     province = _codes(pd.Series([p.province for p in places], dtype=object), vocabs["province"])
     group = _codes(pd.Series([p.group for p in places], dtype=object), vocabs["group"])
     return SideArrays(
@@ -196,12 +196,7 @@ def _candidate_mask(
     mask = np.ones(len(records), dtype=bool)
     if filters.region:
         mask &= np.array(
-            [
-                matches_region(place, filters.region)
-                for place in parse_places(
-                    r if isinstance(r, str) else "" for r in records["region"]
-                )
-            ],
+            [matches_region(place, filters.region) for place in parse_places(records["region"])],
             dtype=bool,
         )
     if filters.industry:

@@ -65,7 +65,7 @@ def industry_name(text: object) -> str:
 
 def province_of(text: object) -> tuple[str, str]:
     """(province or 未识别地区, region group) of a free-text place."""
-    place = parse_place("" if text is None or not isinstance(text, str) else text)
+    place = parse_place(text)
     return (place.province or UNKNOWN_LOCALITY, place.group)
 
 
