@@ -215,8 +215,7 @@ def test_interrupt_while_writing_stops_background_jobs_quietly(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Ctrl-C after matching, while the output is written: the session stops the workers
-    and their background job (the process it runs in too), with no warning about a job
-    that "failed"."""
+    and their background job, with no warning about a job that "failed"."""
     tokenizer = Tokenizer(TextOptions().tokenizer_config(), cache_dir=tmp_path)
     where = tmp_path / "job.pid"
     with caplog.at_level("WARNING"), pytest.raises(KeyboardInterrupt), workers.session():
@@ -233,30 +232,6 @@ def test_interrupt_while_writing_stops_background_jobs_quietly(
 def _sleep_after_writing_pid(path: str, seconds: float) -> None:
     Path(path).write_text(str(os.getpid()))
     time.sleep(seconds)
-
-
-def test_background_jobs_run_niced_and_the_worker_keeps_its_priority(tmp_path: Path) -> None:
-    """A worker that ran a background job counts the next texts at the run's priority (a
-    process cannot raise its own priority again: the job runs in a child of the worker)."""
-    tokenizer = Tokenizer(TextOptions().tokenizer_config(), cache_dir=tmp_path)
-    base = os.nice(0)
-    where = tmp_path / "nice"
-    with workers.prestarted(tokenizer):
-        started = workers._ACTIVE[workers._key(tokenizer)]
-        for _ in range(2):  # most likely on both workers
-            workers.in_background(tokenizer, _write_niceness, str(where))
-            started.settle()
-            assert int(where.read_text()) == min(base + 10, 19)
-        assert set(started.map(_niceness, range(8))) == {base}
-
-
-def _write_niceness(path: str) -> None:
-    Path(path).write_text(str(os.nice(0)))
-
-
-def _niceness(_: int) -> int:
-    time.sleep(0.05)  # both workers take some
-    return os.nice(0)
 
 
 def _ends(pid: int) -> bool:
