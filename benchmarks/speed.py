@@ -9,7 +9,7 @@ TRL and price (budget and deadline for demands) columns; ``10k`` is 10,000 achie
 ``--out`` (default ``benchmarks/out/``, gitignored) and reused.
 
 Each measurement runs in its own subprocess (``os.wait4`` gives that process's peak RSS, and
-/proc is sampled every 50 ms for it and its worker processes together): the
+/proc is sampled every 50 ms for it and its worker processes together, RSS and PSS): the
 real pipeline (``match_files`` then ``write_matches`` to xlsx, top 10 per demand) with an
 empty token cache (cold) and again with the same cache (warm), and at 10k the plain baseline
 (pandas ``read_excel`` + ``jieba.lcut`` + scikit-learn TF-IDF + blocked cosine top 10 +
@@ -235,8 +235,10 @@ def child_baseline(a_path: str, d_path: str, out: str) -> dict[str, float]:
     return t
 
 
-def _tree_rss(root: int) -> int:
-    """Resident bytes of a process and all its descendants now (from /proc)."""
+def _tree_memory(root: int) -> tuple[int, int]:
+    """Resident bytes of a process and all its descendants now (from /proc): summed RSS
+    (pages they share counted once per process) and summed PSS (shared pages split among
+    the processes sharing them: what they take together)."""
     parent: dict[int, int] = {}
     rss: dict[int, int] = {}
     for entry in os.scandir("/proc"):
@@ -250,14 +252,21 @@ def _tree_rss(root: int) -> int:
         pid = int(entry.name)
         parent[pid] = int(fields[1])
         rss[pid] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
-    total = 0
+    total_rss = total_pss = 0
     for pid in rss:
         p = pid
         while p and p != root:
             p = parent.get(p, 0)
-        if p == root:
-            total += rss[pid]
-    return total
+        if p != root:
+            continue
+        total_rss += rss[pid]
+        try:
+            with open(f"/proc/{pid}/smaps_rollup", "rb") as fh:
+                pss = next(line for line in fh if line.startswith(b"Pss:"))
+            total_pss += int(pss.split()[1]) * 1024
+        except (OSError, StopIteration):
+            total_pss += rss[pid]
+    return total_rss, total_pss
 
 
 def measure(kind: str, a_path: Path, d_path: Path, cache: Path, out: Path) -> dict[str, float]:
@@ -271,12 +280,13 @@ def measure(kind: str, a_path: Path, d_path: Path, cache: Path, out: Path) -> di
             stdout=fh,
             env=env,
         )
-        peak = [0]
+        peak = [0, 0]
         done = threading.Event()
 
         def sample() -> None:
             while not done.wait(0.05):
-                peak[0] = max(peak[0], _tree_rss(proc.pid))
+                now = _tree_memory(proc.pid)
+                peak[:] = [max(a, b) for a, b in zip(peak, now, strict=True)]
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -292,6 +302,7 @@ def measure(kind: str, a_path: Path, d_path: Path, cache: Path, out: Path) -> di
     timings["total"] = wall
     timings["peak_gib"] = usage.ru_maxrss / 1024**2  # ru_maxrss is in KiB on Linux
     timings["peak_all_gib"] = max(peak[0] / 1024**3, timings["peak_gib"])
+    timings["peak_pss_gib"] = peak[1] / 1024**3 or timings["peak_gib"]
     return timings
 
 
@@ -300,12 +311,12 @@ def _stage(t: dict[str, float], stage: str) -> float:
 
 
 def print_table(rows: list[tuple[str, dict[str, float]]]) -> None:
-    head = ["run", *STAGES, "total s", "peak GiB", "all processes GiB"]
+    head = ["run", *STAGES, "total s", "peak GiB", "all processes GiB", "all processes PSS GiB"]
     print("| " + " | ".join(head) + " |")
     print("|" + "|".join("---" if i == 0 else "--:" for i in range(len(head))) + "|")
     for name, t in rows:
         cells = [f"{_stage(t, s):.1f}" for s in STAGES]
-        peaks = f"{t['peak_gib']:.2f} | {t['peak_all_gib']:.2f}"
+        peaks = f"{t['peak_gib']:.2f} | {t['peak_all_gib']:.2f} | {t['peak_pss_gib']:.2f}"
         print(f"| {name} | " + " | ".join(cells) + f" | {t['total']:.1f} | {peaks} |")
 
 
