@@ -8,6 +8,7 @@ import multiprocessing
 import os
 import sqlite3
 import time
+from concurrent.futures import BrokenExecutor
 from pathlib import Path
 
 import numpy as np
@@ -179,6 +180,7 @@ def test_a_worker_dying_mid_count_leaves_the_rest_to_this_process(
     reference = fit(tmp_path / "fresh")
     marker = tmp_path / "died"
     monkeypatch.setattr(terms, "_count_in_worker", _dies_once)
+    monkeypatch.setattr(terms, "_count_keeping_tokens", _dies_once)
     monkeypatch.setenv("FUZHI_TEST_DIE_MARKER", str(marker))
     cache = tmp_path / "cache"
     tokenizer = Tokenizer(TextOptions().tokenizer_config(), cache_dir=cache)
@@ -203,12 +205,12 @@ def test_interrupted_run_leaves_no_worker_behind(tmp_path: Path) -> None:
     start = time.monotonic()
     with pytest.raises(KeyboardInterrupt), workers.session(), workers.prestarted(tokenizer):
         started = workers._ACTIVE[workers._key(tokenizer)]
-        processes = list(started._pool._processes.values())  # type: ignore[attr-defined]
-        assert len(processes) == 2
+        pids = started.pids()
+        assert len(set(pids)) == 2 and os.getpid() not in pids
         workers.in_background(tokenizer, time.sleep, 120)  # a plain close would wait
         raise KeyboardInterrupt
     assert time.monotonic() - start < 60  # the interrupt did not wait for the job
-    assert all(_ends(process.pid) for process in processes)
+    assert all(_ends(pid) for pid in pids)
 
 
 def test_interrupt_while_writing_stops_background_jobs_quietly(
@@ -322,12 +324,18 @@ def test_workers_count_as_this_process_does_with_either_segmenter(
     if start == "spawn":
         spawn = multiprocessing.get_context("spawn")
         monkeypatch.setattr(workers.multiprocessing, "get_context", lambda method=None: spawn)
+        monkeypatch.setattr(workers, "_FORK", False)
     tokenizer = Tokenizer(cache_dir=tmp_path, engine=engine)
     texts = ["工业互联网平台", "数字孪生车间", "碳纤维复合材料的制备", "边缘计算", "il-6 检测"] * 3
     task = (texts, np.arange(len(texts)) // 2, np.ones(len(texts), np.float32), 8, 2)
     here, _ = terms.count_texts(Tokenizer(cache_dir=tmp_path / "here", engine=engine), *task)
     pool = workers.Workers(tokenizer, 2)
-    assert pool._pool._mp_context.get_start_method() == start  # type: ignore[attr-defined]
+    if start == "fork":
+        assert isinstance(pool._pool, workers._Forked)
+    else:
+        assert isinstance(pool._pool, workers._Executor)
+        context = pool._pool._executor._mp_context  # type: ignore[attr-defined]
+        assert context.get_start_method() == "spawn"
     try:
         ((there, fresh),) = pool.map(terms._count_in_worker, [task])
     finally:
@@ -358,3 +366,88 @@ def test_workers_that_cannot_build_their_segmenter_leave_the_work_here(
 
 def _cannot_start(tok: Tokenizer) -> None:
     raise MemoryError("segmenter")
+
+
+def test_forked_workers_share_one_segmenter_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On Linux the first worker builds the segmenter, then forks the others: one build
+    for two workers, and each counts as this process does."""
+    if not workers._FORK:
+        pytest.skip("workers are forked from a first one on Linux only")
+    builds = tmp_path / "builds"
+    real = workers._start
+
+    def noting(tok: Tokenizer) -> None:
+        with builds.open("a") as f:
+            f.write(f"{os.getpid()}\n")
+        real(tok)
+
+    monkeypatch.setattr(workers, "_start", noting)
+    tokenizer = Tokenizer(cache_dir=tmp_path)
+    texts = ["工业互联网平台", "数字孪生车间", "碳纤维复合材料的制备", "边缘计算"]
+    task = (texts, np.arange(4), np.ones(4, np.float32), 4, 2)
+    here, _ = terms.count_texts(Tokenizer(cache_dir=tmp_path / "here"), *task)
+    pool = workers.Workers(tokenizer, 2)
+    try:
+        pids = pool.pids()
+        results = list(pool.map(terms._count_in_worker, [task] * 6))
+        ran = set(pool.map(_pid_after, [0.2] * 4))
+    finally:
+        pool.close()
+    assert builds.read_text().split() == [str(pids[0])]
+    assert len(set(pids)) == 2 and ran == set(pids)
+    for there, _ in results:
+        assert there.words == here.words and (there.matrix != here.matrix).nnz == 0
+
+
+def _pid_after(seconds: float) -> int:
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def test_a_job_that_raises_raises_here_and_the_workers_go_on(tmp_path: Path) -> None:
+    pool = workers.Workers(Tokenizer(cache_dir=tmp_path), 2)
+    try:
+        with pytest.raises(ValueError, match="bad chunk"):
+            list(pool.map(_fails_on, [1, 2, 3]))
+        assert list(pool.map(abs, [-1, -2, -3, -4, -5])) == [1, 2, 3, 4, 5]
+    finally:
+        pool.close()
+
+
+def _fails_on(n: int) -> int:
+    if n == 2:
+        raise ValueError("bad chunk")
+    return n
+
+
+def test_the_others_end_with_the_first_worker(tmp_path: Path) -> None:
+    """Killed (say, by the OOM killer), the first worker takes the ones it forked with it:
+    none is left serving a pipe no one writes to; waiting jobs fail, they do not hang."""
+    if not workers._FORK:
+        pytest.skip("workers are forked from a first one on Linux only")
+    pool = workers.Workers(Tokenizer(cache_dir=tmp_path), 2)
+    try:
+        first, other = pool.pids()
+        os.kill(first, 9)
+        assert _ends(other)
+        with pytest.raises(BrokenExecutor):
+            list(pool.map(abs, [-1, -2, -3]))
+        assert not pool.each_possible
+        assert not pool.submit_background(abs, -1)
+    finally:
+        pool.close()
+
+
+def test_closing_with_jobs_no_one_waits_for_does_not_hang(tmp_path: Path) -> None:
+    """A caller that stops reading results early (an error in its loop) leaves jobs
+    running and queued: closing stops the workers rather than waiting on them."""
+    pool = workers.Workers(Tokenizer(cache_dir=tmp_path), 2)
+    pids = pool.pids()
+    start = time.monotonic()
+    for _ in pool.map(time.sleep, [0, 60, 60, 60]):
+        break
+    pool.close()
+    assert time.monotonic() - start < 30
+    assert all(_ends(pid) for pid in pids)

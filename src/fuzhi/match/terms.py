@@ -193,13 +193,15 @@ def _count_missing(
     fresh: dict[bytes, Row] = {}
     with ExitStack() as stack:
         pool = stack.enter_context(workers.pool(tokenizer, n_jobs)) if parallel else None
+        keep = pool is not None and pool.each_possible
         if pool is not None:
-            parts = _surviving(pool, tokenizer, tasks)
+            parts = _surviving(pool, tokenizer, tasks, keep)
             prepare_kernels()  # this process mostly waits from here: load top-k's kernels
         else:
             parts = (count_texts(tokenizer, *task) for task in tasks)
         for (lo, hi), task, (part, fresh_tokens) in zip(bounds, tasks, parts, strict=True):
-            tokens.append(fresh_tokens)
+            if fresh_tokens is not None:
+                tokens.append(fresh_tokens)
             term_ids = ids.ids_of(part.words, part.grams)
             tf = part.matrix
             counted = encode_rows(term_ids[tf.indices], tf.data, tf.indptr)
@@ -207,18 +209,22 @@ def _count_missing(
             done += len(task[0])
             if progress:
                 progress("tokenize", done, n_fields)
+        if keep:  # before the pool can close: each worker stores the tokens it kept
+            assert pool is not None
+            pool.submit_each(_store_kept, tokenizer.cache_dir / "tokens.sqlite")
     return fresh
 
 
 def _surviving(
-    pool: workers.Workers, tokenizer: Tokenizer, tasks: list[_Task]
-) -> Iterator[tuple[TermCounts, TokenBatch]]:
+    pool: workers.Workers, tokenizer: Tokenizer, tasks: list[_Task], keep: bool
+) -> Iterator[tuple[TermCounts, TokenBatch | None]]:
     """The workers' results in order; if a worker dies (e.g. killed for memory) or could
     not start (handing out the tasks then fails), the tasks not yet done are counted here
-    instead."""
+    instead. With ``keep``, the workers keep the tokens they segment afresh (None comes
+    back instead) for ``_store_kept``: they never cross a pipe."""
     done = 0
     try:
-        for result in pool.map(_count_in_worker, tasks):
+        for result in pool.map(_count_keeping_tokens if keep else _count_in_worker, tasks):
             yield result
             done += 1
     except BrokenExecutor as exc:
@@ -245,6 +251,23 @@ def count_texts(
 
 def _count_in_worker(task: _Task) -> tuple[TermCounts, TokenBatch]:
     return count_texts(workers.tokenizer(), *task)
+
+
+_KEPT: list[TokenBatch] = []  # in a worker: tokens segmented afresh, not yet stored
+
+
+def _count_keeping_tokens(task: _Task) -> tuple[TermCounts, None]:
+    counts, fresh = count_texts(workers.tokenizer(), *task)
+    if fresh[0]:
+        _KEPT.append(fresh)
+    return counts, None
+
+
+def _store_kept(token_cache: Path) -> None:
+    """In a worker: store the tokens its chunks segmented afresh (``_count_keeping_tokens``)."""
+    batches = _KEPT[:]
+    _KEPT.clear()
+    store_tokens(token_cache, batches)
 
 
 def _store(
