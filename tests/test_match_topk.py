@@ -162,6 +162,27 @@ def test_compiled_kernel_at_size_matches_brute_force(monkeypatch: pytest.MonkeyP
     )
 
 
+@pytest.mark.parametrize("ties", [False, True])
+def test_queries_whose_terms_touch_most_items_match_brute_force(ties: bool) -> None:
+    """Queries whose posting lists hold more entries than there are items read every item
+    after accumulating (the kernel's other mode); sparse queries in the same batch still
+    note the items they touch."""
+    rng = np.random.default_rng(11)
+    q, a = random_pair(11, n_q=60, n_a=200, ties=ties)
+    dense_rows = sp.random(30, 50, density=0.8, random_state=rng, format="csr", dtype=np.float32)
+    common = sp.random(200, 50, density=0.5, random_state=rng, format="csr", dtype=np.float32)
+    if ties:
+        dense_rows.data = rng.integers(1, 3, len(dense_rows.data)).astype(np.float32)
+        common.data = rng.integers(1, 3, len(common.data)).astype(np.float32)
+    q = sp.vstack([q, dense_rows]).tocsr()
+    a = (a + common).tocsr()
+    df = np.diff(a.tocsc().indptr)
+    postings = np.array([df[q.indices[q.indptr[r] : q.indptr[r + 1]]].sum() for r in range(90)])
+    assert (postings > a.shape[0]).any() and (postings <= a.shape[0]).any()
+    for k in (1, 5, 40):
+        assert_matches(sparse_top_k(q, a, k, use_kernel=True), brute_force(q, a, k))
+
+
 def test_negative_entries_take_the_scipy_path(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[int] = []
     blocks = topk._top_k_blocks

@@ -9,7 +9,9 @@ queries with a NumPy selection longer still. Per query, this kernel:
 1. picks the terms to search by (all of them, or at scale only the query's strongest
    rare terms: see ``fuzhi.match.topk``);
 2. walks their posting lists (``items_t``: terms × items, CSR) into a dense accumulator,
-   noting each item the first time it is touched (branch-free);
+   noting each item the first time it is touched (branch-free), unless the lists hold more
+   entries than there are items: then every item is read afterwards instead (~20% faster
+   at 10k × 2k, where a query's n-grams touch most items);
 3. keeps the ``pool`` best touched items in a small heap (score desc, then index asc);
 4. when terms were left out, adds their exact part to each kept item's score (the item's
    row dotted with the left-out query terms, scattered into a dense vector);
@@ -101,6 +103,7 @@ def _query_rows(
     pool, min_score, out_idx, out_val, acc, touched, dense,
 ):  # fmt: skip
     k = out_idx.shape[1]
+    n_items = len(acc)
     heap_v = np.empty(pool, np.float32)
     heap_i = np.empty(pool, np.int64)
     width = 1
@@ -117,11 +120,20 @@ def _query_rows(
         if not skipping:
             chosen[: q1 - q0] = True
         size = pool if skipping else k
-        n_touched = 0
+        postings = 0
+        for p in range(q0, q1):
+            if chosen[p - q0]:
+                postings += tp[qi[p] + 1] - tp[qi[p]]
+        every = postings > n_items  # cheaper to read every item than to note those touched
+        n_touched = n_items if every else 0
         for p in range(q0, q1):
             if not chosen[p - q0]:
                 continue
             term, weight = qi[p], qd[p]
+            if every:
+                for s in range(tp[term], tp[term + 1]):
+                    acc[ti[s]] += weight * td[s]
+                continue
             for s in range(tp[term], tp[term + 1]):
                 j = ti[s]
                 before = acc[j]
@@ -130,7 +142,7 @@ def _query_rows(
                 acc[j] = before + weight * td[s]
         n = 0
         for u in range(n_touched):
-            j = touched[u]
+            j = u if every else touched[u]
             v = acc[j]
             acc[j] = 0.0
             if v <= 0.0:
