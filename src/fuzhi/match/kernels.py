@@ -315,6 +315,15 @@ def shared_terms(
     return out
 
 
+def warm_up() -> None:
+    """Call each kernel once on a tiny input: the first call of a cached kernel loads its
+    machine code (and ``_top_k``'s starts Numba's threads), ~30 ms that a caller on a
+    background thread (``fuzhi.match.topk.prepare_kernels``) takes off the main one."""
+    m = sp.csr_matrix(np.ones((1, 1), dtype=np.float32))
+    top_k_csr(m, m, m, 1, n_jobs=1)
+    shared_terms(m, m, np.zeros(1, np.int64), np.zeros(1, np.int64), 1, 1)
+
+
 @contextmanager
 def interrupts_held() -> Iterator[None]:
     """Hold Ctrl-C (SIGINT) while compiled code runs: an interrupt that reaches a Numba

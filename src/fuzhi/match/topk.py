@@ -233,10 +233,11 @@ def _load_kernels() -> None:
         from numba.core.compiler_lock import global_compiler_lock
         from numba.core.registry import cpu_target
 
-        import fuzhi.match.kernels  # noqa: F401  (needs Numba)
+        import fuzhi.match.kernels  # (needs Numba)
 
         with global_compiler_lock:
             cpu_target.target_context.refresh()
+        fuzhi.match.kernels.warm_up()
 
 
 def _kernel_available() -> bool:
