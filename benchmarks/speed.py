@@ -1,6 +1,7 @@
 """Speed and peak memory of ``fuzhi match`` on generated xlsx inputs, against a plain script.
 
-    python benchmarks/speed.py [--sizes 10k,100k] [--skip-baseline] [--out DIR] [--seed N]
+    python benchmarks/speed.py [--sizes 10k,100k] [--repeat N] [--skip-baseline] [--out DIR]
+                               [--seed N]
 
 Inputs are made by recombining the real sentences of csl-dev (titles, abstract sentences,
 keywords, disciplines) into achievements and demands of real length, with region, industry,
@@ -14,6 +15,11 @@ real pipeline (``match_files`` then ``write_matches`` to xlsx, top 10 per demand
 empty token cache (cold) and again with the same cache (warm), and at 10k the plain baseline
 (pandas ``read_excel`` + ``jieba.lcut`` + scikit-learn TF-IDF + blocked cosine top 10 +
 ``to_excel``). The baseline is skipped at 100k, where it would take many minutes.
+
+Each size is measured ``--repeat`` times (default 3), cold, warm and baseline in turn, so
+that a slow spell of a shared machine touches all three alike. The table shows each row's
+median run and lists every run's total; the speed-ups are the ratios of the medians, with
+the range of the ratios of each repetition's own runs.
 """
 
 from __future__ import annotations
@@ -310,19 +316,25 @@ def _stage(t: dict[str, float], stage: str) -> float:
     return sum(v for k, v in t.items() if k == stage or k.startswith(stage + " ("))
 
 
-def print_table(rows: list[tuple[str, dict[str, float]]]) -> None:
+def print_table(rows: list[tuple[str, dict[str, float], list[dict[str, float]]]]) -> None:
+    """One line per row: its median run's stages, total and peaks, then every run's total."""
     head = ["run", *STAGES, "total s", "peak GiB", "all processes GiB", "all processes PSS GiB"]
+    head.append("totals of all runs")
     print("| " + " | ".join(head) + " |")
-    print("|" + "|".join("---" if i == 0 else "--:" for i in range(len(head))) + "|")
-    for name, t in rows:
+    print(
+        "|" + "|".join("---" if i in (0, len(head) - 1) else "--:" for i in range(len(head))) + "|"
+    )
+    for name, t, ts in rows:
         cells = [f"{_stage(t, s):.1f}" for s in STAGES]
         peaks = f"{t['peak_gib']:.2f} | {t['peak_all_gib']:.2f} | {t['peak_pss_gib']:.2f}"
-        print(f"| {name} | " + " | ".join(cells) + f" | {t['total']:.1f} | {peaks} |")
+        totals = ", ".join(f"{r['total']:.2f}" for r in ts)
+        print(f"| {name} | " + " | ".join(cells) + f" | {t['total']:.2f} | {peaks} | {totals} |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10k,100k")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each (median shown)")
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out")
     parser.add_argument("--seed", type=int, default=20240501)
@@ -344,26 +356,37 @@ def main() -> None:
     import fuzhi  # here, not at the top: the baseline's child need not import it
 
     compileall.compile_dir(Path(fuzhi.__file__).parent, quiet=1)
-    rows: list[tuple[str, dict[str, float]]] = []
+    runs: dict[str, list[dict[str, float]]] = {}
     for size in args.sizes.split(","):
         start = time.perf_counter()
         a_path, d_path = generate(size, args.out, args.seed)
         print(f"{size}: inputs ready in {time.perf_counter() - start:.1f} s", file=sys.stderr)
         cache = args.out / f"cache-{size}"
-        shutil.rmtree(cache, ignore_errors=True)
-        for label in ("cold", "warm"):
-            t = measure("fuzhi", a_path, d_path, cache, args.out / f"matches-{size}.xlsx")
-            rows.append((f"fuzhi {size} {label}", t))
-            print(f"{rows[-1][0]}: {t}", file=sys.stderr)
-        if size == "10k" and not args.skip_baseline:
-            t = measure("baseline", a_path, d_path, cache, args.out / f"baseline-{size}.xlsx")
-            rows.append((f"baseline {size}", t))
-            print(f"{rows[-1][0]}: {t}", file=sys.stderr)
-    print_table(rows)
-    base = dict(rows).get("baseline 10k")
+        for _ in range(max(1, args.repeat)):
+            shutil.rmtree(cache, ignore_errors=True)
+            kinds = [("fuzhi", "cold"), ("fuzhi", "warm")]
+            if size == "10k" and not args.skip_baseline:
+                kinds.append(("baseline", ""))
+            for kind, label in kinds:
+                name = f"{kind} {size} {label}".strip()
+                out = args.out / f"{'matches' if kind == 'fuzhi' else kind}-{size}.xlsx"
+                runs.setdefault(name, []).append(measure(kind, a_path, d_path, cache, out))
+                print(f"{name}: {runs[name][-1]}", file=sys.stderr)
+    print_table([(name, _median_run(ts), ts) for name, ts in runs.items()])
+    base = runs.get("baseline 10k")
     for name in ("fuzhi 10k cold", "fuzhi 10k warm"):
-        if base and name in dict(rows):
-            print(f"baseline / {name}: {base['total'] / dict(rows)[name]['total']:.1f}x")
+        if base and name in runs:
+            pairs = [b["total"] / f["total"] for b, f in zip(base, runs[name], strict=False)]
+            median = _median_run(base)["total"] / _median_run(runs[name])["total"]
+            print(
+                f"baseline / {name}: {median:.1f}x (medians; each repetition's own: "
+                f"{min(pairs):.1f}-{max(pairs):.1f}x)"
+            )
+
+
+def _median_run(ts: list[dict[str, float]]) -> dict[str, float]:
+    """The run with the median total (the lower middle one of an even number)."""
+    return sorted(ts, key=lambda t: t["total"])[(len(ts) - 1) // 2]
 
 
 if __name__ == "__main__":
