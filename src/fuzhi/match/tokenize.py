@@ -41,7 +41,7 @@ _FOLD_BATCH = 50_000
 # a space, and texts are joined by newlines. Spaces and newlines split what jieba and
 # jieba-rs segment, so every Han run is cut exactly as when it is segmented alone.
 _SLOT = "\x00"
-_GAP = re.compile(rf"[^{_HAN}{_SLOT}]+")
+_GAP = re.compile(rf"[^{_HAN}{_SLOT}\n]+")  # texts' own newlines are spaces by then
 _SEGMENT_BATCH = 1_000_000  # characters per segmenter call: bounds the tokens held at once
 # Bumped whenever the segmentation rules in this module change, so cached tokens are rebuilt.
 _RULES_VERSION = "1"
@@ -301,8 +301,9 @@ class Tokenizer:
         return Segmented.merge(parts, len(folded))
 
     def _segment_batch(self, folded: list[str]) -> Segmented:
-        words = [w for f in folded for w in _WORD.findall(f)]
-        masked = "\n".join(_GAP.sub(" ", _WORD.sub(_SLOT, f.replace(_SLOT, " "))) for f in folded)
+        joined = "\n".join(f.replace("\n", " ") for f in folded)  # one regex pass each
+        words = _WORD.findall(joined)  # (a word never spans a newline)
+        masked = _GAP.sub(" ", _WORD.sub(_SLOT, joined.replace(_SLOT, " ")))
         codes, distinct = pd.factorize(_objects(self.segmenter()(masked + "\n")))
         vocabulary = distinct.tolist()
         marks = {token: i for i, token in enumerate(vocabulary) if token in (_SLOT, "\n")}
