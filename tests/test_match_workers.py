@@ -451,3 +451,92 @@ def test_closing_with_jobs_no_one_waits_for_does_not_hang(tmp_path: Path) -> Non
     pool.close()
     assert time.monotonic() - start < 30
     assert all(_ends(pid) for pid in pids)
+
+
+def test_a_background_job_whose_worker_died_runs_here(tmp_path: Path) -> None:
+    """Workers killed in the middle of background jobs (storing caches): settling runs
+    the lost jobs here; once the death is known, new ones are refused (and run here)."""
+    tokenizer = Tokenizer(cache_dir=tmp_path)
+    pool = workers.Workers(tokenizer, 2)
+    try:
+        first, other = pool.pids()
+        pool.submit_each(_sleep_then_write_pid, str(tmp_path / "each"), 1.0)
+        time.sleep(0.3)
+        os.kill(first, 9)
+        assert _ends(other)
+        pool.settle()
+        assert int((tmp_path / "each").read_text()) == os.getpid()
+        assert not pool.each_possible
+        assert not pool.submit_background(_write_pid, str(tmp_path / "late"))
+    finally:
+        pool.close()
+
+
+def _sleep_then_write_pid(path: str, seconds: float) -> None:
+    time.sleep(seconds)
+    Path(path).write_text(str(os.getpid()))
+
+
+def test_map_hands_out_its_items_whatever_else_is_queued(tmp_path: Path) -> None:
+    pool = workers.Workers(Tokenizer(cache_dir=tmp_path), 2)
+    try:
+        for _ in range(3):
+            pool.submit_each(time.sleep, 0.3)  # background jobs fill both workers' pipes
+        assert list(pool.map(abs, range(-20, 0))) == list(range(20, 0, -1))
+    finally:
+        pool.close()
+
+
+class _Unreadable:
+    """Pickles in the worker, cannot be rebuilt here."""
+
+    def __reduce__(self) -> tuple:
+        return (_cannot_rebuild, ())
+
+
+def _cannot_rebuild() -> None:
+    raise ValueError("cannot rebuild this result")
+
+
+def _unreadable(_: int) -> _Unreadable:
+    return _Unreadable()
+
+
+def test_a_result_that_cannot_be_read_fails_its_job_only(tmp_path: Path) -> None:
+    pool = workers.Workers(Tokenizer(cache_dir=tmp_path), 2)
+    try:
+        with pytest.raises(RuntimeError, match="cannot rebuild"):
+            list(pool.map(_unreadable, [1]))
+        assert list(pool.map(abs, [-1, -2, -3])) == [1, 2, 3]
+    finally:
+        pool.close()
+
+
+def test_terminate_is_prompt_under_a_sigterm_handler(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A host application's SIGTERM handler is not the workers': stopping them does not
+    wait for a running job."""
+    import signal
+
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    try:
+        pool = workers.Workers(Tokenizer(cache_dir=tmp_path), 2)
+        pids = pool.pids()
+        pool.submit_background(time.sleep, 60)
+        start = time.monotonic()
+        pool.terminate()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert time.monotonic() - start < 10
+    assert all(_ends(pid) for pid in pids)
+
+
+def test_a_background_job_that_does_not_pickle_runs_here(tmp_path: Path) -> None:
+    import threading
+
+    tokenizer = Tokenizer(TextOptions().tokenizer_config(), cache_dir=tmp_path)
+    seen: list[object] = []
+    with workers.prestarted(tokenizer):
+        workers.in_background(tokenizer, seen.append, threading.Lock())
+    assert len(seen) == 1

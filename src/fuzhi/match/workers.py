@@ -28,6 +28,7 @@ import os
 import pickle
 import queue
 import signal
+import socket
 import sys
 import threading
 import time
@@ -162,53 +163,68 @@ class _Forked:
     libraries, on the same two cores).
 
     Each worker has a pipe to this process. Jobs are pickled here and handed to the
-    least busy worker, ``_AHEAD`` at a time (a thread per worker writes them, since a
-    busy worker's pipe fills up); results are read here. A worker that dies closes its
-    pipe: its jobs fail with ``BrokenExecutor`` and no more are taken. Workers ignore
-    Ctrl-C (this process stops them), forked ones die with the first, and all of them
-    end when this process goes away (their pipes close)."""
+    least busy worker, ``_AHEAD`` per worker at a time for a ``map`` (a thread per worker
+    writes them, since a busy worker's pipe fills up); results are read here. A worker
+    that dies closes its pipe: its jobs fail with ``BrokenExecutor``, no more are taken,
+    and its background jobs are run here instead. Workers ignore Ctrl-C (this process
+    stops them), forked ones die with the first, and all of them end when their pipe
+    closes (this process gone)."""
 
     def __init__(self, tokenizer: Tokenizer, n_jobs: int) -> None:
         pipes = [multiprocessing.Pipe() for _ in range(n_jobs)]
+        others = [c.fileno() for c in _MAIN_ENDS]  # other pools' ends: not the worker's
+        blocked = _block_interrupts()  # a Ctrl-C now must not reach the child as the caller
         try:
             first = os.fork()
-        except OSError:
+        except BaseException:
+            _unblock_interrupts(blocked)
             for here, there in pipes:
                 here.close()
                 there.close()
             raise
         if first == 0:
-            _first_worker(tokenizer, pipes)
-        for _, there in pipes:
-            there.close()
+            _first_worker(tokenizer, pipes, others, blocked)
         self._first = first
         self._conns: list[Connection] = [here for here, _ in pipes]
         self._pids: dict[int, int] = {0: first}
         self._hello: set[int] = set()  # workers that have said they run
-        self._outboxes: list[queue.SimpleQueue[bytes | None]] = []
-        self._senders: list[threading.Thread] = []
-        for conn in self._conns:
-            outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
-            sender = threading.Thread(
-                target=_send_all, args=(conn, outbox), name="fuzhi-worker-pipe", daemon=True
-            )
-            sender.start()
-            self._outboxes.append(outbox)
-            self._senders.append(sender)
         self._busy: list[set[int]] = [set() for _ in self._conns]  # job ids per worker
         self._done: dict[int, tuple[bool, Any]] = {}
-        self._background: list[int] = []
+        self._background: dict[int, tuple[Callable[..., None], tuple[Any, ...]]] = {}
         self._next_job = 0
         self._broken: str | None = None
         self._gone: set[int] = set()  # workers whose pipe has closed
-        self._ended = False
+        self._stopped = False  # told to stop (or killed); no more jobs
+        self._reaped = False
+        self._outboxes: list[queue.SimpleQueue[bytes | None]] = []
+        self._senders: list[threading.Thread] = []
+        try:
+            for _, there in pipes:
+                there.close()
+            for conn in self._conns:
+                outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+                sender = threading.Thread(
+                    target=_send_all, args=(conn, outbox), name="fuzhi-worker-pipe", daemon=True
+                )
+                sender.start()
+                self._outboxes.append(outbox)
+                self._senders.append(sender)
+            _MAIN_ENDS.update(self._conns)
+            _unblock_interrupts(blocked)  # a Ctrl-C held meanwhile is raised here
+        except BaseException:
+            _unblock_interrupts(blocked)
+            self.terminate()
+            raise
 
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
         todo = iter(items)
-        jobs: deque[int] = deque()
+        jobs: deque[int] = deque()  # this map's jobs, in order, until yielded
 
         def hand_out() -> None:
-            while self._broken is None and min(map(len, self._busy)) < _AHEAD:
+            while self._broken is None:
+                live = len(self._conns) - len(self._gone)
+                if sum(job not in self._done for job in jobs) >= _AHEAD * live:
+                    return
                 item = next(todo, _END)
                 if item is _END:
                     return
@@ -218,8 +234,6 @@ class _Forked:
         while jobs:
             job = jobs[0]
             while job not in self._done:
-                if self._broken is not None and not any(job in b for b in self._busy):
-                    raise BrokenExecutor(self._broken)
                 self._receive()
                 hand_out()
             jobs.popleft()
@@ -231,79 +245,113 @@ class _Forked:
         if self._broken is not None and next(todo, _END) is not _END:
             raise BrokenExecutor(self._broken)
 
-    def submit_background(self, fn: Callable[..., None], *args: object) -> bool:
-        if self._broken is not None or self._ended:
-            return False
-        self._background.append(self._submit(_niced, (fn, *args)))
-        return True
-
     @property
     def intact(self) -> bool:
-        return self._broken is None and not self._ended
+        self._poll()
+        return self._broken is None and not self._stopped
+
+    def submit_background(self, fn: Callable[..., None], *args: object) -> bool:
+        if not self.intact:
+            return False
+        try:
+            job = self._submit(_niced, (fn, *args))
+        except Exception as exc:  # e.g. an argument that does not pickle: run it here
+            log.debug("background job not handed to a worker: %s", exc)
+            return False
+        self._background[job] = (fn, args)
+        return True
 
     def submit_each(self, fn: Callable[..., None], *args: object) -> None:
+        self._poll()
         for worker in range(len(self._conns)):
-            if worker not in self._gone and not self._ended:
-                self._background.append(self._submit(_niced, (fn, *args), worker))
+            if worker in self._gone or self._stopped:
+                continue
+            try:
+                job = self._submit(_niced, (fn, *args), worker)
+            except Exception as exc:
+                log.warning("background job not handed to the workers: %s", exc)
+                return
+            self._background[job] = (fn, args)
 
     def settle(self) -> None:
+        """Wait for the background jobs; one lost with its worker is run here instead
+        (they store caches: doing it twice is harmless)."""
         while self._background:
-            job = self._background[0]
+            job = next(iter(self._background))
             if job not in self._done and any(job in b for b in self._busy):
                 self._receive()
                 continue
-            self._background.pop(0)
+            fn, args = self._background.pop(job)
             ok, value = self._done.pop(job, (False, BrokenExecutor(self._broken)))
-            if not ok:
+            if ok:
+                continue
+            if isinstance(value, BrokenExecutor):
+                try:
+                    fn(*args)
+                except Exception as exc:
+                    log.warning("background job failed: %s", exc)
+            else:
                 log.warning("background job in a worker failed: %s", value)
 
     def shutdown(self) -> None:
-        if self._ended:
+        if self._stopped:
+            self._finish()
             return
         if self._broken is not None or any(self._busy):  # jobs no one waits for: stop now
             self.terminate()
             return
-        self._ended = True
+        self._stopped = True
         for outbox in self._outboxes:
             outbox.put(None)  # the sender writes "stop", then ends
         for sender in self._senders:
             sender.join()
-        for conn in self._conns:
-            conn.close()
-        _reap(self._first)
+        self._finish()
 
     def terminate(self) -> None:
-        if self._ended:
-            return
-        self._ended = True
+        self._stopped = True
         self._background.clear()
-        with contextlib.suppress(OSError):
-            os.kill(self._first, signal.SIGTERM)  # the others die with it
+        with contextlib.suppress(OSError):  # a child not yet reaped: its pid is still ours
+            os.kill(self._first, signal.SIGKILL)  # the ones it forked die with it
         for outbox in self._outboxes:
             outbox.put(None)
+        self._finish()
+
+    def _finish(self) -> None:
+        """Close this side of the pipes (a sender still writing fails, and ends) and reap
+        the first worker (which reaps the others, or they die with it)."""
+        if self._reaped:
+            return
         for conn in self._conns:
-            conn.close()  # a sender still writing fails now, and ends
+            _MAIN_ENDS.discard(conn)
+            conn.close()
         _reap(self._first)
+        self._reaped = True
 
     def pids(self) -> list[int]:
         deadline = time.monotonic() + 10  # the others start once the first has its segmenter
         while len(self._hello) < len(self._conns) and time.monotonic() < deadline:
-            if self._broken is not None or self._ended:
+            if self._broken is not None or self._stopped:
                 break
-            self._take(wait(self._conns, 0.05))
+            self._take(wait(self._live(), 0.05))
         return [self._pids[i] for i in sorted(self._pids)]
+
+    def _live(self) -> list[Connection]:
+        return [c for i, c in enumerate(self._conns) if i not in self._gone]
 
     def _submit(
         self, fn: Callable[..., Any], args: tuple[Any, ...], worker: int | None = None
     ) -> int:
-        """Hand a job to ``worker``, or to the least busy one."""
+        """Hand a job to ``worker``, or to the least busy one (raises if it does not
+        pickle: nothing is handed out then)."""
         if self._broken is not None and worker is None:
             raise BrokenExecutor(self._broken)
         job = self._next_job
+        inner = pickle.dumps((fn, args), protocol=pickle.HIGHEST_PROTOCOL)
+        payload = pickle.dumps((job, inner), protocol=pickle.HIGHEST_PROTOCOL)
         self._next_job += 1
-        payload = pickle.dumps((job, fn, args), protocol=pickle.HIGHEST_PROTOCOL)
         if worker is None:
-            worker = min(range(len(self._conns)), key=lambda i: len(self._busy[i]))
+            live = [i for i in range(len(self._conns)) if i not in self._gone]
+            worker = min(live, key=lambda i: len(self._busy[i]))
         self._busy[worker].add(job)
         self._outboxes[worker].put(payload)
         return job
@@ -314,20 +362,29 @@ class _Forked:
         if waiting:
             self._take(wait(waiting))
 
+    def _poll(self) -> None:
+        """Take in what has come without waiting (a worker's death included)."""
+        if not self._reaped:
+            self._take(wait(self._live(), 0))
+
     def _take(self, ready: list[Any]) -> None:
         for conn in ready:
             worker = self._conns.index(conn)
             if worker in self._gone:
                 continue
             try:
-                job, ok, value = conn.recv()
+                job, ok, blob = pickle.loads(conn.recv_bytes())
             except (EOFError, OSError):  # the worker died (or could not start)
                 self._lost(worker)
                 continue
             if job == _HELLO:
-                self._pids[worker] = value
+                self._pids[worker] = blob
                 self._hello.add(worker)
                 continue
+            try:
+                value = pickle.loads(blob)
+            except Exception as exc:  # a result or an error that does not unpickle here
+                ok, value = False, RuntimeError(f"a worker's result could not be read: {exc!r}")
             self._busy[worker].discard(job)
             self._done[job] = (ok, value)
 
@@ -342,6 +399,20 @@ class _Forked:
 
 _END = object()
 _HELLO = -1  # a worker's first message: its process ID
+_MAIN_ENDS: set[Connection] = set()  # this process's ends of every live pool's pipes
+
+
+def _block_interrupts() -> bool:
+    """Hold SIGINT on this thread (around a fork), if it is the main one."""
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    return True
+
+
+def _unblock_interrupts(blocked: bool) -> None:
+    if blocked:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def _send_all(conn: Connection, outbox: queue.SimpleQueue[bytes | None]) -> None:
@@ -350,8 +421,12 @@ def _send_all(conn: Connection, outbox: queue.SimpleQueue[bytes | None]) -> None
         payload = outbox.get()
         try:
             conn.send_bytes(payload if payload is not None else _STOP)
-        except Exception:  # the worker or the pipe is gone (closed meanwhile): nothing to do
+        except (OSError, ValueError, TypeError):  # the worker or this side's pipe is gone
             return
+        except BaseException:  # anything else: hang up, so that both sides see the end
+            with contextlib.suppress(Exception):
+                socket.socket(fileno=os.dup(conn.fileno())).shutdown(socket.SHUT_RDWR)
+            raise
         if payload is None:
             return
 
@@ -359,61 +434,74 @@ def _send_all(conn: Connection, outbox: queue.SimpleQueue[bytes | None]) -> None
 _STOP = pickle.dumps(None)
 
 
-def _first_worker(tokenizer: Tokenizer, pipes: list[tuple[Connection, Connection]]) -> NoReturn:
+def _as_worker(blocked: bool) -> None:
+    """Signals as a worker takes them: Ctrl-C is the main process's to act on; SIGTERM
+    ends it whatever handler the main process had."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _unblock_interrupts(blocked)
+
+
+def _first_worker(
+    tokenizer: Tokenizer,
+    pipes: list[tuple[Connection, Connection]],
+    others: list[int],
+    blocked: bool,
+) -> NoReturn:
     """In the first worker: build the segmenter, fork the others, then serve."""
     code = 1
-    others: list[int] = []
+    forked: list[int] = []
     try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the main process
+        _as_worker(blocked)
+        for fd in others:
+            with contextlib.suppress(OSError):
+                os.close(fd)
         for here, _ in pipes:
             here.close()
         _start(tokenizer)
+        me = os.getpid()
         for n in range(1, len(pipes)):
             pid = os.fork()
             if pid == 0:
-                _other_worker(pipes, n)
-            others.append(pid)
+                _other_worker(pipes, n, me)
+            forked.append(pid)
         for _, there in pipes[1:]:
             there.close()
         _serve(pipes[0][1])
         code = 0
     except BaseException:  # the main process sees the pipes close and works alone
-        log.debug("worker ended", exc_info=True)
+        with contextlib.suppress(BaseException):
+            log.debug("worker ended", exc_info=True)
     finally:
         if code == 0:  # the others were told to stop too
-            for pid in others:
+            for pid in forked:
                 _reap(pid)
         os._exit(code)
 
 
-def _other_worker(pipes: list[tuple[Connection, Connection]], n: int) -> NoReturn:
-    """In a worker forked from the first one: serve on pipe ``n``."""
+def _other_worker(pipes: list[tuple[Connection, Connection]], n: int, parent: int) -> NoReturn:
+    """In a worker forked from the first one (``parent``): serve on pipe ``n``."""
     code = 1
     try:
-        _die_with_parent()
+        with contextlib.suppress(Exception):  # end with the first worker
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # it ended before that took effect
+            os._exit(1)
         for i, (_, there) in enumerate(pipes):
             if i != n:
                 there.close()
         _serve(pipes[n][1])
         code = 0
     except BaseException:
-        log.debug("worker ended", exc_info=True)
+        with contextlib.suppress(BaseException):
+            log.debug("worker ended", exc_info=True)
     finally:
         os._exit(code)
 
 
-def _die_with_parent() -> None:
-    """Have the kernel end this process when the first worker (its parent) ends."""
-    parent = os.getppid()
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # it ended before that took effect
-        os._exit(1)
-
-
 def _serve(conn: Connection) -> None:
     """Run the jobs that come down the pipe until "stop" or the pipe closes."""
-    conn.send((_HELLO, True, os.getpid()))
+    conn.send_bytes(pickle.dumps((_HELLO, True, os.getpid())))
     while True:
         try:
             message = pickle.loads(conn.recv_bytes())
@@ -421,17 +509,21 @@ def _serve(conn: Connection) -> None:
             return
         if message is None:
             return
-        job, fn, args = message
+        job, inner = message
         try:
-            reply = (job, True, fn(*args))
+            fn, args = pickle.loads(inner)
+            reply = (True, fn(*args))
         except BaseException as exc:  # the caller re-raises it
-            reply = (job, False, exc)
+            reply = (False, exc)
         try:
-            conn.send(reply)
+            blob = pickle.dumps(reply[1], protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # the result or the exception does not pickle
+            error = RuntimeError(f"{type(exc).__name__}: {exc}")
+            reply, blob = (False, error), pickle.dumps(error)
+        try:
+            conn.send_bytes(pickle.dumps((job, reply[0], blob), protocol=pickle.HIGHEST_PROTOCOL))
         except (EOFError, OSError):
             return
-        except Exception as exc:  # the result or the exception does not pickle
-            conn.send((job, False, RuntimeError(f"{type(exc).__name__}: {exc}")))
 
 
 def _reap(pid: int) -> None:
