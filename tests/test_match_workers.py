@@ -540,3 +540,27 @@ def test_a_background_job_that_does_not_pickle_runs_here(tmp_path: Path) -> None
     with workers.prestarted(tokenizer):
         workers.in_background(tokenizer, seen.append, threading.Lock())
     assert len(seen) == 1
+
+
+@pytest.mark.parametrize("forked", [True, False])
+def test_a_background_job_whose_worker_dies_runs_here_with_either_pool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forked: bool
+) -> None:
+    """The worker running a background job dies (say, the OOM killer): settling runs the
+    job in this process, with the forked workers and with the ``ProcessPoolExecutor``."""
+    if forked and not workers._FORK:
+        pytest.skip("workers are forked from a first one on Linux only")
+    monkeypatch.setattr(workers, "_FORK", forked)
+    pool = workers.Workers(Tokenizer(cache_dir=tmp_path), 2)
+    try:
+        assert pool.submit_background(_dies_unless_in, os.getpid(), str(tmp_path / "ran"))
+        pool.settle()
+    finally:
+        pool.close()
+    assert int((tmp_path / "ran").read_text()) == os.getpid()
+
+
+def _dies_unless_in(pid: int, path: str) -> None:
+    if os.getpid() != pid:
+        os._exit(1)
+    Path(path).write_text(str(os.getpid()))

@@ -77,7 +77,7 @@ class Workers:
     @property
     def each_possible(self) -> bool:
         """Whether ``submit_each`` can reach every worker (forked workers, none lost)."""
-        return isinstance(self._pool, _Forked) and self._pool.intact
+        return isinstance(self._pool, _Forked) and self._pool.intact()
 
     def submit_each(self, fn: Callable[..., None], *args: object) -> None:
         """Queue ``fn(*args)`` (niced) in every worker still running, as background jobs
@@ -86,7 +86,8 @@ class Workers:
         self._pool.submit_each(fn, *args)
 
     def settle(self) -> None:
-        """Wait for the background jobs queued so far (a failed one is logged)."""
+        """Wait for the background jobs queued so far: a failed one is logged, one lost
+        with its worker is run here."""
         self._pool.settle()
 
     def close(self) -> None:
@@ -119,25 +120,25 @@ class _Executor:
         )
         for _ in range(n_jobs):  # start every process now (fork: all on the first submit)
             self._executor.submit(_nothing)
-        self._background: list[Future[None]] = []
+        self._background: list[tuple[Future[None], Callable[..., None], tuple[Any, ...]]] = []
 
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
         return self._executor.map(fn, items)
 
     def submit_background(self, fn: Callable[..., None], *args: object) -> bool:
         try:
-            self._background.append(self._executor.submit(_niced, fn, *args))
+            self._background.append((self._executor.submit(_niced, fn, *args), fn, args))
         except (BrokenExecutor, RuntimeError):
             return False
         return True
 
     def settle(self) -> None:
         while self._background:
-            job = self._background.pop(0)
+            job, fn, args = self._background.pop(0)
             try:
                 job.result()
-            except Exception as exc:  # a background job only ever stores caches
-                log.warning("background job in a worker failed: %s", exc)
+            except Exception as exc:
+                _failed(fn, args, exc)
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
@@ -245,13 +246,14 @@ class _Forked:
         if self._broken is not None and next(todo, _END) is not _END:
             raise BrokenExecutor(self._broken)
 
-    @property
     def intact(self) -> bool:
+        """Whether every worker still runs and takes jobs (what has come in is read first,
+        so a death is noticed before a job is handed out)."""
         self._poll()
         return self._broken is None and not self._stopped
 
     def submit_background(self, fn: Callable[..., None], *args: object) -> bool:
-        if not self.intact:
+        if not self.intact():
             return False
         try:
             job = self._submit(_niced, (fn, *args))
@@ -274,8 +276,6 @@ class _Forked:
             self._background[job] = (fn, args)
 
     def settle(self) -> None:
-        """Wait for the background jobs; one lost with its worker is run here instead
-        (they store caches: doing it twice is harmless)."""
         while self._background:
             job = next(iter(self._background))
             if job not in self._done and any(job in b for b in self._busy):
@@ -283,15 +283,8 @@ class _Forked:
                 continue
             fn, args = self._background.pop(job)
             ok, value = self._done.pop(job, (False, BrokenExecutor(self._broken)))
-            if ok:
-                continue
-            if isinstance(value, BrokenExecutor):
-                try:
-                    fn(*args)
-                except Exception as exc:
-                    log.warning("background job failed: %s", exc)
-            else:
-                log.warning("background job in a worker failed: %s", value)
+            if not ok:
+                _failed(fn, args, value)
 
     def shutdown(self) -> None:
         if self._stopped:
@@ -346,6 +339,8 @@ class _Forked:
         if self._broken is not None and worker is None:
             raise BrokenExecutor(self._broken)
         job = self._next_job
+        # The job is pickled inside the message: a worker that cannot unpickle it still
+        # knows which job failed (results come back the same way).
         inner = pickle.dumps((fn, args), protocol=pickle.HIGHEST_PROTOCOL)
         payload = pickle.dumps((job, inner), protocol=pickle.HIGHEST_PROTOCOL)
         self._next_job += 1
@@ -395,6 +390,19 @@ class _Forked:
         for job in self._busy[worker]:
             self._done[job] = (False, BrokenExecutor(self._broken))
         self._busy[worker].clear()
+
+
+def _failed(fn: Callable[..., None], args: tuple[Any, ...], error: BaseException) -> None:
+    """A background job that did not finish in a worker: one lost with its worker is run
+    here instead (background jobs store caches: doing it twice is harmless); one that
+    failed is reported."""
+    if not isinstance(error, BrokenExecutor):
+        log.warning("background job in a worker failed: %s", error)
+        return
+    try:
+        fn(*args)
+    except Exception as exc:
+        log.warning("background job failed: %s", exc)
 
 
 _END = object()
